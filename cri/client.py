@@ -167,6 +167,16 @@ class CriClient:
         request = pb.ReopenContainerLogRequest(container_id=container_id)
         self.runtime.ReopenContainerLog(request, timeout=self.timeout)
 
+    def container_stats(self, container_id: str) -> pb.ContainerStats:
+        request = pb.ContainerStatsRequest(container_id=container_id)
+        return self.runtime.ContainerStats(request, timeout=self.timeout).stats
+
+    def list_container_stats(
+        self, filter: pb.ContainerStatsFilter | None = None
+    ) -> list[pb.ContainerStats]:
+        request = pb.ListContainerStatsRequest(filter=filter)
+        return list(self.runtime.ListContainerStats(request, timeout=self.timeout).stats)
+
     # -- images --------------------------------------------------------------------------
 
     def pull_image(
