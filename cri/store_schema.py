@@ -38,4 +38,44 @@ MIGRATIONS: list[str] = [
     );
     CREATE UNIQUE INDEX containers_name ON containers (sandbox_id, name, attempt);
     """,
+    # 2: images, their names and content, layer and container snapshots.
+    """
+    CREATE TABLE images (
+        id TEXT PRIMARY KEY,
+        manifest_digest TEXT NOT NULL,
+        index_digest TEXT NOT NULL DEFAULT '',
+        config BLOB NOT NULL,
+        size INTEGER NOT NULL,
+        chain_ids TEXT NOT NULL,
+        pinned INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE image_names (
+        name TEXT PRIMARY KEY,
+        image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL
+    );
+    CREATE INDEX image_names_image ON image_names (image_id);
+    CREATE TABLE image_content (
+        image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+        digest TEXT NOT NULL,
+        PRIMARY KEY (image_id, digest)
+    );
+    CREATE INDEX image_content_digest ON image_content (digest);
+    CREATE TABLE image_users (
+        image_id TEXT NOT NULL,
+        container_id TEXT NOT NULL,
+        PRIMARY KEY (image_id, container_id)
+    );
+    CREATE TABLE snapshots (
+        key TEXT PRIMARY KEY,
+        n INTEGER NOT NULL UNIQUE,
+        parent TEXT NOT NULL DEFAULT '',
+        kind TEXT NOT NULL,
+        diff_id TEXT NOT NULL DEFAULT '',
+        size INTEGER NOT NULL DEFAULT 0,
+        inodes INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL
+    );
+    """,
 ]
