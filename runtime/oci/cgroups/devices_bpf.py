@@ -118,7 +118,12 @@ def compile_program(rules: list[dict[str, Any]]) -> bytes:
     ]
     body: list[bytes] = []
     for rule in reversed(rules):
-        body.extend(_rule_block(rule))
+        block = _rule_block(rule)
+        body.extend(block)
+        if len(block) == 2:
+            # A rule matching everything ends the program: the verifier rejects
+            # instructions that can never run.
+            return b"".join(prologue + body)
     epilogue = [_insn(_MOV_K, dst=0, imm=1), _insn(_EXIT)]
     return b"".join(prologue + body + epilogue)
 
