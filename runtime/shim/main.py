@@ -1,0 +1,111 @@
+"""`pycri-shim`: the per-pod shim process.
+
+Started by the task manager; detaches (fork, setsid, fork) so init adopts it, becomes a
+child subreaper, and prints one JSON line on stdout once it serves (or why it could not),
+then the launching process exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from pycri.runtime.shim.server import Shim, ShimOptions
+
+log = logging.getLogger("pycri.runtime.shim")
+
+
+def parse(argv: list[str]) -> tuple[ShimOptions, argparse.Namespace]:
+    p = argparse.ArgumentParser(prog="pycri-shim")
+    p.add_argument("--id", required=True, help="pod sandbox id")
+    p.add_argument("--run-root", default="/run/pycri")
+    p.add_argument("--runtime-root", default="")
+    p.add_argument("--runtime", choices=("oci", "fake"), default="oci")
+    p.add_argument("--namespaces", default="", help="comma list of net,ipc,uts to pin")
+    p.add_argument("--hostname", default="")
+    p.add_argument("--pid-ns", action="store_true", help="pod shares one PID namespace")
+    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--foreground", action="store_true", help="do not detach (debugging)")
+    a = p.parse_args(argv)
+    opts = ShimOptions(sandbox_id=a.id, run_root=a.run_root, runtime_root=a.runtime_root,
+                       runtime=a.runtime,
+                       namespaces=[n for n in a.namespaces.split(",") if n],
+                       hostname=a.hostname, pid_ns=a.pid_ns)
+    return opts, a
+
+
+def _setup_logging(opts: ShimOptions, level: str) -> None:
+    d = os.path.join(opts.run_root, "shims")
+    os.makedirs(d, mode=0o711, exist_ok=True)
+    logging.basicConfig(
+        filename=os.path.join(d, f"{opts.sandbox_id}.log"), level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+def _become_shim() -> None:
+    from pycri.runtime import sys as ksys
+    from pycri.runtime.sys import constants as c
+
+    os.chdir("/")
+    os.umask(0o022)
+    # Orphans of exec sessions and of container inits come to us: we reap them.
+    ksys.prctl(c.PR_SET_CHILD_SUBREAPER, 1)
+    null = os.open(os.devnull, os.O_RDWR)
+    for t in (0, 1, 2):
+        os.dup2(null, t)
+    os.close(null)
+
+
+def run(opts: ShimOptions, ready_fd: int) -> int:
+    shim = Shim(opts)
+    try:
+        shim.setup()
+    except Exception as exc:
+        log.exception("shim setup failed sandbox_id=%s", opts.sandbox_id)
+        os.write(ready_fd, json.dumps({"ok": False, "error": str(exc)}).encode())
+        os.close(ready_fd)
+        return 1
+    os.write(ready_fd, json.dumps({"ok": True, **shim.info()}).encode())
+    os.close(ready_fd)
+    log.info("shim serving sandbox_id=%s pid=%d socket=%s", opts.sandbox_id, os.getpid(),
+             shim.path)
+    shim.serve()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts, a = parse(sys.argv[1:] if argv is None else argv)
+    r, w = os.pipe()
+    if a.foreground:
+        _setup_logging(opts, a.log_level)
+        return run(opts, w)
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            _setup_logging(opts, a.log_level)
+            _become_shim()
+            os._exit(run(opts, w))
+        except BaseException:
+            log.exception("shim failed")
+            os._exit(1)
+    os.close(w)
+    os.waitpid(pid, 0)
+    with os.fdopen(r, "rb") as f:
+        data = f.read()
+    if not data:
+        data = json.dumps({"ok": False, "error": "shim exited before it was ready"}).encode()
+    sys.stdout.write(data.decode() + "\n")
+    sys.stdout.flush()
+    return 0 if json.loads(data).get("ok") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
