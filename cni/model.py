@@ -31,7 +31,11 @@ class CniManagerConfig:
             return cls()
         if isinstance(obj, cls):
             return obj
-        get = obj.get if isinstance(obj, dict) else lambda k, d: getattr(obj, k, d)
+        def get(key: str, default: Any) -> Any:
+            if isinstance(obj, dict):
+                return obj.get(key, default)
+            return getattr(obj, key, default)
+
         base = cls()
         return cls(
             conf_dir=str(get("conf_dir", base.conf_dir)),
