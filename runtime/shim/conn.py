@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 from pycri.runtime.shim import protocol
 from pycri.runtime.shim.loop import Loop

@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pycri.runtime.shim import protocol
 from pycri.runtime.shim.conn import Conn
@@ -22,6 +22,8 @@ from pycri.runtime.shim.stdio import Stdio
 from pycri.runtime.shim.tasks import DRAIN_GRACE, exit_code_of
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from pycri.runtime.shim.server import Shim
     from pycri.runtime.shim.tasks import Task
 

@@ -12,7 +12,10 @@ import contextlib
 import json
 import os
 import signal
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 _STATE = "fake-state.json"
 

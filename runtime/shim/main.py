@@ -7,7 +7,6 @@ then the launching process exits.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -18,22 +17,33 @@ from pycri.runtime.shim.server import Shim, ShimOptions
 log = logging.getLogger("pycri.runtime.shim")
 
 
-def parse(argv: list[str]) -> tuple[ShimOptions, argparse.Namespace]:
-    p = argparse.ArgumentParser(prog="pycri-shim")
-    p.add_argument("--id", required=True, help="pod sandbox id")
-    p.add_argument("--run-root", default="/run/pycri")
-    p.add_argument("--runtime-root", default="")
-    p.add_argument("--runtime", choices=("oci", "fake"), default="oci")
-    p.add_argument("--namespaces", default="", help="comma list of net,ipc,uts to pin")
-    p.add_argument("--hostname", default="")
-    p.add_argument("--pid-ns", action="store_true", help="pod shares one PID namespace")
-    p.add_argument("--log-level", default="INFO")
-    p.add_argument("--foreground", action="store_true", help="do not detach (debugging)")
-    a = p.parse_args(argv)
-    opts = ShimOptions(sandbox_id=a.id, run_root=a.run_root, runtime_root=a.runtime_root,
-                       runtime=a.runtime,
-                       namespaces=[n for n in a.namespaces.split(",") if n],
-                       hostname=a.hostname, pid_ns=a.pid_ns)
+USAGE = """usage: pycri-shim --id SANDBOX [--run-root DIR] [--runtime-root DIR]
+                  [--runtime oci|fake] [--namespaces net,ipc,uts] [--hostname NAME]
+                  [--pid-ns] [--log-level LEVEL] [--foreground]"""
+
+_VALUED = {"--id", "--run-root", "--runtime-root", "--runtime", "--namespaces", "--hostname",
+           "--log-level"}
+_FLAGS = {"--pid-ns", "--foreground"}
+
+
+def parse(argv: list[str]) -> tuple[ShimOptions, dict[str, str]]:
+    """A tiny parser: argparse alone would cost the shim 0.4 MB for its whole life."""
+    a: dict[str, str] = {"--run-root": "/run/pycri", "--runtime": "oci", "--log-level": "INFO"}
+    it = iter(argv)
+    for arg in it:
+        key, eq, val = arg.partition("=")
+        if key in _VALUED:
+            a[key] = val if eq else next(it, "")
+        elif key in _FLAGS and not eq:
+            a[key] = "1"
+        else:
+            raise SystemExit(f"{USAGE}\npycri-shim: unknown argument `{arg}`")
+    if not a.get("--id") or a["--runtime"] not in ("oci", "fake"):
+        raise SystemExit(USAGE)
+    opts = ShimOptions(sandbox_id=a["--id"], run_root=a["--run-root"],
+                       runtime_root=a.get("--runtime-root", ""), runtime=a["--runtime"],
+                       namespaces=[n for n in a.get("--namespaces", "").split(",") if n],
+                       hostname=a.get("--hostname", ""), pid_ns="--pid-ns" in a)
     return opts, a
 
 
@@ -80,8 +90,8 @@ def run(opts: ShimOptions, ready_fd: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     opts, a = parse(sys.argv[1:] if argv is None else argv)
     r, w = os.pipe()
-    if a.foreground:
-        _setup_logging(opts, a.log_level)
+    if "--foreground" in a:
+        _setup_logging(opts, a["--log-level"])
         return run(opts, w)
     pid = os.fork()
     if pid == 0:
@@ -90,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             os.setsid()
             if os.fork() != 0:
                 os._exit(0)
-            _setup_logging(opts, a.log_level)
+            _setup_logging(opts, a["--log-level"])
             _become_shim()
             os._exit(run(opts, w))
         except BaseException:

@@ -8,8 +8,7 @@ import logging
 import os
 import signal
 import socket
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pycri.runtime.shim import cgstats, namespaces, protocol
 from pycri.runtime.shim.conn import Conn
@@ -18,6 +17,9 @@ from pycri.runtime.shim.loop import Loop
 from pycri.runtime.shim.protocol import ShimOpError
 from pycri.runtime.shim.tasks import STOPPED, Task
 
+if TYPE_CHECKING:
+    from typing import Any
+
 log = logging.getLogger(__name__)
 
 RUNTIMES = {"oci": "pycri.runtime.oci.container", "fake": "pycri.runtime.shim.fake_runtime"}
@@ -25,19 +27,17 @@ _DEFER = object()  # a handler that answers later (wait, exec sync) returns this
 _UNIX_PATH_MAX = 107
 
 
-@dataclass
 class ShimOptions:
-    sandbox_id: str
-    run_root: str = "/run/pycri"
-    runtime_root: str = ""
-    runtime: str = "oci"
-    namespaces: list[str] = field(default_factory=list)
-    hostname: str = ""
-    pid_ns: bool = False
-
-    def __post_init__(self) -> None:
-        if not self.runtime_root:
-            self.runtime_root = os.path.join(self.run_root, "runtime")
+    def __init__(self, sandbox_id: str, run_root: str = "/run/pycri", runtime_root: str = "",
+                 runtime: str = "oci", namespaces: list[str] | None = None,
+                 hostname: str = "", pid_ns: bool = False) -> None:
+        self.sandbox_id = sandbox_id
+        self.run_root = run_root
+        self.runtime_root = runtime_root or os.path.join(run_root, "runtime")
+        self.runtime = runtime
+        self.namespaces = list(namespaces or [])
+        self.hostname = hostname
+        self.pid_ns = pid_ns
 
 
 def socket_path(run_root: str, sandbox_id: str) -> str:

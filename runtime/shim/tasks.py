@@ -6,7 +6,7 @@ import contextlib
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pycri.runtime.shim import cgstats, exits, protocol
 from pycri.runtime.shim.conn import Conn
@@ -16,6 +16,8 @@ from pycri.runtime.shim.protocol import ShimOpError
 from pycri.runtime.shim.stdio import Stdio
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from pycri.runtime.shim.server import Shim
 
 log = logging.getLogger(__name__)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,10 +38,20 @@ def shim_argv(command: list[str], sandbox_id: str, run_root: str, runtime_root: 
     return argv
 
 
+# Without `site` (-S) the shim saves ~2.3 MB for its whole life (site-packages .pth
+# hooks import pathlib, urllib, ...). It then finds pycri through the package root the
+# daemon itself imported: the shim needs nothing outside pycri and the standard library.
+_BOOT = ("import sys;m=type(sys)('pycri');m.__path__=[sys.argv.pop(1)];"
+         "sys.modules['pycri']=m;from pycri.runtime.shim.main import main;sys.exit(main())")
+
+
 def default_command() -> list[str]:
-    # The same interpreter as the daemon: its venv has pycri. Never the daemon itself:
-    # a process with gRPC threads must not fork containers.
-    return [sys.executable, "-m", "pycri.runtime.shim.main"]
+    """The same interpreter as the daemon, never the daemon itself: a process with
+    gRPC threads must not fork containers."""
+    import pycri.runtime
+
+    pkg_root = os.path.dirname(os.path.abspath(next(iter(pycri.runtime.__path__))))
+    return [sys.executable, "-S", "-c", _BOOT, pkg_root]
 
 
 async def spawn(argv: list[str], timeout: float) -> dict[str, Any]:
