@@ -19,7 +19,6 @@ import time
 
 from pycri.cni import CniManager, create_netns, remove_netns
 
-
 SHARED = ("CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SNAT", "CNI-HOSTPORT-MASQ", "CNI-HOSTPORT-SETMARK")
 
 
