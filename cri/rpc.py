@@ -101,6 +101,12 @@ def _unimplemented(service: str, method: MethodDescriptor) -> Callable[..., Any]
     return stream if method.server_streaming else unary
 
 
+def _serves(obj: object, name: str) -> bool:
+    """True when `obj` really implements `name` (not a generated servicer's placeholder)."""
+    fn = getattr(type(obj), name, None)
+    return fn is not None and not getattr(fn, "__module__", "").endswith("_pb2_grpc")
+
+
 def generic_handler(
     descriptor: ServiceDescriptor, implementations: Iterable[object], message_classes: Any
 ) -> grpc.GenericRpcHandler:
@@ -110,7 +116,7 @@ def generic_handler(
     for method in descriptor.methods:
         request_cls = getattr(message_classes, method.input_type.name)
         response_cls = getattr(message_classes, method.output_type.name)
-        impl = next((getattr(o, method.name) for o in impls if hasattr(o, method.name)), None)
+        impl = next((getattr(o, method.name) for o in impls if _serves(o, method.name)), None)
         if impl is None:
             fn = _unimplemented(descriptor.name, method)
         elif method.server_streaming:

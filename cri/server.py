@@ -7,14 +7,19 @@ import contextlib
 import logging
 import signal
 from pathlib import Path
+from typing import Any
 
 import grpc
 
 from pycri.api.cri import pb
-from pycri.cri import rpc
+from pycri.cri import exits, rpc
 from pycri.cri import socket as crisocket
 from pycri.cri.config import Config
+from pycri.cri.context import RuntimeContext
+from pycri.cri.pods import PodShims
 from pycri.cri.runtime_info import RuntimeInfoService
+from pycri.cri.runtime_service import PodAndContainerService
+from pycri.cri.state import RuntimeState
 from pycri.cri.store import Store
 
 log = logging.getLogger(__name__)
@@ -26,16 +31,47 @@ class Daemon:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.store: Store | None = None
+        self.rt: RuntimeContext | None = None
         self._server: grpc.aio.Server | None = None
         self._stopping = asyncio.Event()
+        self._background: list[asyncio.Task[None]] = []
+        self._image_service: Any = None
 
-    def _network_probe(self) -> tuple[bool, str]:
-        return False, "no CNI network is configured yet"
+    async def _build(self, store: Store) -> RuntimeContext:
+        from pycri.cni.defaults import install_default_config
+        from pycri.cni.manager import CniManager
+        from pycri.cri.images.config import ImageConfig
+        from pycri.cri.images.service import ImageService
+        from pycri.runtime.task.manager import TaskManager
 
-    def _services(self) -> tuple[list[object], list[object]]:
+        config = self.config
+        state = RuntimeState(store)
+        await asyncio.to_thread(state.load)
+        cni = config.cni
+        network = CniManager({
+            "conf_dir": cni.conf_dir, "bin_dirs": cni.bin_dirs,
+            "cache_dir": cni.cache_dir or str(Path(config.root) / "cni-cache"),
+            "plugin_timeout": cni.plugin_timeout,
+        })
+        if cni.install_default and await asyncio.to_thread(install_default_config, cni.conf_dir):
+            log.info("installed the default CNI network conf_dir=%s", cni.conf_dir)
+        self._image_service = ImageService(store, ImageConfig.from_daemon(config))
+        await self._image_service.start()
+        images = self._image_service.manager
+        tasks = TaskManager(run_root=config.state)
+        rt = RuntimeContext(config=config, state=state, pods=PodShims(tasks, config.log_level),
+                            network=network, images=images)
+        await exits.reconnect(rt)
+        self._background.append(asyncio.create_task(exits.watch(rt), name="shim-events"))
+        return rt
+
+    def _services(self, rt: RuntimeContext) -> tuple[list[object], list[object]]:
         """Handler objects for RuntimeService and ImageService."""
-        runtime: list[object] = [RuntimeInfoService(self.config, self._network_probe)]
-        image: list[object] = []
+        runtime: list[object] = [
+            RuntimeInfoService(self.config, rt.network.network_ready),
+            PodAndContainerService(rt),
+        ]
+        image: list[object] = [self._image_service]
         return runtime, image
 
     async def start(self) -> None:
@@ -43,7 +79,8 @@ class Daemon:
         Path(self.config.root).mkdir(parents=True, exist_ok=True)
         Path(self.config.state).mkdir(parents=True, exist_ok=True)
         self.store = await asyncio.to_thread(Store, self.config.db_path)
-        runtime, image = self._services()
+        self.rt = await self._build(self.store)
+        runtime, image = self._services(self.rt)
         services = pb.DESCRIPTOR.services_by_name
         server = grpc.aio.server(
             options=[
@@ -67,6 +104,12 @@ class Daemon:
             log.info("shutting down grace_s=%.1f", self.config.shutdown_timeout)
             await self._server.stop(self.config.shutdown_timeout)
             self._server = None
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        if self.rt is not None:
+            await self.rt.pods.tasks.close()
+            await self.rt.images.close()
         with contextlib.suppress(FileNotFoundError):
             Path(self.config.listen).unlink()
         if self.store is not None:

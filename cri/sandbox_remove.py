@@ -1,0 +1,34 @@
+"""RemovePodSandbox: remove the pod's containers, stop its shim, unpin, forget it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from pycri.api.cri import pb
+from pycri.cri import sandbox_files
+from pycri.cri.context import RuntimeContext
+from pycri.cri.sandbox_stop import stop_record
+
+log = logging.getLogger(__name__)
+
+
+async def remove(rt: RuntimeContext, request: Any, context: Any) -> Any:
+    from pycri.cri import container_remove
+
+    record = rt.state.find_sandbox(request.pod_sandbox_id)
+    if record is None:
+        return pb.RemovePodSandboxResponse()
+    async with rt.state.lock(record.id):
+        await stop_record(rt, record)
+        for container in rt.state.containers_of(record.id):
+            await container_remove.remove_record(rt, container)
+        await rt.pods.stop(record.id)
+        if record.status.dir:
+            await rt.to_thread(sandbox_files.remove_pod_files, Path(record.status.dir),
+                               record.status.shm_mounted)
+        await rt.state.drop_sandbox(record)
+    log.info("pod sandbox removed pod_id=%s", record.id)
+    rt.events.sandbox_changed(record)
+    return pb.RemovePodSandboxResponse()
