@@ -231,6 +231,7 @@ class WsClient:
         self.base64 = "base64" in self.protocol
         self.channels: dict[int, bytearray] = defaultdict(bytearray)
         self.messages: list[tuple[int, bytes]] = []
+        self._partial: list[bytes | str] = []
         self.closed = asyncio.Event()
         self._changed = asyncio.Event()
         self._task = asyncio.create_task(self._read_loop())
@@ -248,9 +249,13 @@ class WsClient:
             if not data:
                 raise ConnectionError("closed during handshake")
             ws.receive_data(data)
-            for event in ws.events():
+            events = iter(ws.events())
+            for event in events:
                 if isinstance(event, AcceptConnection):
-                    return cls(reader, writer, ws, event.subprotocol)
+                    client = cls(reader, writer, ws, event.subprotocol)
+                    # Messages that came in the same read as the handshake answer.
+                    client._handle(list(events))
+                    return client
                 if isinstance(event, RejectConnection):
                     writer.close()
                     raise ConnectionRefusedError(event.status_code)
@@ -269,23 +274,27 @@ class WsClient:
         await self.writer.drain()
 
     async def _read_loop(self) -> None:
-        partial: list[bytes | str] = []
         try:
             while data := await self.reader.read(65536):
                 self.ws.receive_data(data)
-                for event in self.ws.events():
-                    if isinstance(event, CloseConnection):
-                        self.writer.write(self.ws.send(event.response()))
-                        return
-                    if isinstance(event, (BytesMessage, TextMessage)):
-                        partial.append(event.data)
-                        if event.message_finished:
-                            self._message(partial)
-                            partial = []
-                self._changed.set()
+                if not self._handle(list(self.ws.events())):
+                    return
         finally:
             self.closed.set()
             self._changed.set()
+
+    def _handle(self, events: list[object]) -> bool:
+        for event in events:
+            if isinstance(event, CloseConnection):
+                self.writer.write(self.ws.send(event.response()))
+                return False
+            if isinstance(event, (BytesMessage, TextMessage)):
+                self._partial.append(event.data)
+                if event.message_finished:
+                    self._message(self._partial)
+                    self._partial = []
+        self._changed.set()
+        return True
 
     def _message(self, parts: list[bytes | str]) -> None:
         if isinstance(parts[0], str):
