@@ -197,3 +197,33 @@ def test_v2_device_program(v2: V2Manager) -> None:
     # Replacing the rules swaps the program.
     v2.set_resources({"devices": [{"allow": True, "type": "a", "access": "rwm"}]})
     assert _child_open_in_cgroup(v2, "/dev/null") == 0
+
+
+def test_hybrid_hugetlb_goes_to_unified(v1: V1Manager) -> None:
+    unified = v1.paths().get("")
+    if unified is None or os.path.isdir(os.path.join(ROOT, "hugetlb")):
+        pytest.skip("hugetlb is a v1 hierarchy here, or the host is not hybrid")
+    v1.create()
+    v1.set_resources({"hugepageLimits": [{"pageSize": "2MB", "limit": 8 << 20}]})
+    assert _cat(os.path.join(unified, "hugetlb.2MB.max")).strip() == str(8 << 20)
+    assert "hugetlb" in v1.stats()
+
+
+def test_v1_oom_kill_counted(v1: V1Manager) -> None:
+    v1.create()
+    v1.set_resources({"memory": {"limit": 32 << 20, "swap": 32 << 20}})
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(w)
+        os.read(r, 1)
+        blob = bytearray(256 << 20)  # touches every page: far over the limit
+        os._exit(len(blob) & 0)
+    os.close(r)
+    v1.apply(pid)
+    os.write(w, b"x")
+    os.close(w)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    assert v1.oom_kill_count() >= 1
+    assert v1.stats()["memory"]["oom_kill"] >= 1
