@@ -54,9 +54,15 @@ class Manifest:
 class ClientPool:
     """One httpx client per TLS setting, shared by all pulls (connection reuse)."""
 
-    def __init__(self, progress_timeout: float, max_connections: int = 32) -> None:
+    def __init__(
+        self,
+        progress_timeout: float,
+        max_connections: int = 32,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.progress_timeout = progress_timeout
         self.max_connections = max_connections
+        self.transport = transport  # tests pass an httpx.MockTransport
         self._clients: dict[tuple[Any, ...], httpx.AsyncClient] = {}
 
     def get(self, endpoint: Endpoint) -> httpx.AsyncClient:
@@ -66,7 +72,11 @@ class ClientPool:
             timeout = httpx.Timeout(self.progress_timeout, connect=min(self.progress_timeout, 30))
             limits = httpx.Limits(max_connections=self.max_connections)
             client = httpx.AsyncClient(
-                verify=endpoint.tls(), timeout=timeout, limits=limits, follow_redirects=True
+                verify=endpoint.tls(),
+                timeout=timeout,
+                limits=limits,
+                follow_redirects=True,
+                transport=self.transport,
             )
             self._clients[key] = client
         return client
