@@ -129,13 +129,9 @@ class OutChannel:
             await self._conn.drain()
 
     async def close(self) -> None:
-        if self.closed:
-            return
+        # No close signal goes out even in v5: client-go rejects channel 255 from the
+        # server. The client learns the end of output from the connection closing.
         self.closed = True
-        if self._conn.protocol.close_signal and not self._conn.closed:
-            self._conn.send_raw(bytes([CLOSE_CHANNEL, self.channel]))
-            with contextlib.suppress(ConnectionError):
-                await self._conn.drain()
 
 
 class WsChannels:
