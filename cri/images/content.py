@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -186,6 +187,17 @@ class ContentStore:
                 count += 1
         if count:
             log.info("removed stale ingest files count=%d root=%s", count, self.root)
+        return count
+
+    def expire_ingest(self, max_age_s: float) -> int:
+        """Remove ingest files untouched for `max_age_s` (a failed pull nobody retried)."""
+        count = 0
+        cutoff = time.time() - max_age_s
+        for leftover in (self.root / "ingest").iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+                    count += 1
         return count
 
     def usage(self) -> tuple[int, int]:

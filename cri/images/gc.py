@@ -16,6 +16,8 @@ from pycri.cri.store import Store
 
 log = logging.getLogger(__name__)
 
+INGEST_MAX_AGE_S = 15 * 60.0
+
 
 class LeaseView(Protocol):
     digests: dict[str, int]
@@ -48,6 +50,8 @@ def collect(
         # Re-read the leases: a pull may have started while we walked the store.
         if digest not in live_digests and digest not in leases.digests:
             removed_blobs += content.delete(digest)
+    # Partial downloads are kept so a retry resumes; one nobody retried for long is garbage.
+    removed_blobs += content.expire_ingest(INGEST_MAX_AGE_S)
     if removed_blobs or removed_snapshots:
         log.info("gc removed blobs=%d snapshots=%d", removed_blobs, removed_snapshots)
     return removed_blobs, removed_snapshots

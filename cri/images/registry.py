@@ -304,13 +304,16 @@ class RegistryClient:
                 await asyncio.to_thread(ingest.restart)
                 return "bad content-range"
             batch = bytearray()
-            async for chunk in response.aiter_raw():
-                batch += chunk
-                if len(batch) >= WRITE_BATCH:
-                    await asyncio.to_thread(ingest.write, bytes(batch))
-                    batch.clear()
-            if batch:
-                await asyncio.to_thread(ingest.write, bytes(batch))
+            try:
+                async for chunk in response.aiter_raw():
+                    batch += chunk
+                    if len(batch) >= WRITE_BATCH:
+                        await asyncio.to_thread(ingest.write, bytes(batch))
+                        batch.clear()
+            finally:
+                # Keep what did arrive, even when the transfer broke: the resume starts there.
+                if batch:
+                    await asyncio.shield(asyncio.to_thread(ingest.write, bytes(batch)))
             return "done"
         finally:
             await response.aclose()
@@ -343,10 +346,16 @@ def _registry_error(body: bytes) -> str:
 
 
 def _describe(exc: BaseException) -> str:
+    """A short reason; httpx hides the socket error (refused, reset) in the cause chain."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError) or "refused" in str(seen).lower():
+            return "connection refused"
+        if isinstance(seen, ConnectionResetError):
+            return "connection reset"
+        seen = seen.__cause__ or seen.__context__
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.ConnectError) and "refused" in text.lower():
-        return "connection refused"
-    return text
+    return f"cannot connect: {text}" if isinstance(exc, httpx.ConnectError) else text
 
 
 def _sha512(body: bytes) -> str:
