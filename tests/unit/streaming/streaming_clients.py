@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import os
+import ssl as ssl_module
 import struct
 import zlib
 from collections import defaultdict
@@ -26,10 +27,11 @@ from pycri.cri.streaming.spdy_dictionary import SPDY3_DICTIONARY
 
 
 async def http_request(url: str, headers: dict[str, str] | list[tuple[str, str]] | None = None,
-                       method: str = "POST") -> tuple[int, dict[str, list[str]], bytes,
-                                                      asyncio.StreamReader, asyncio.StreamWriter]:
+                       method: str = "POST", ssl: ssl_module.SSLContext | None = None,
+                       ) -> tuple[int, dict[str, list[str]], bytes,
+                                  asyncio.StreamReader, asyncio.StreamWriter]:
     parts = urlsplit(url)
-    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port, ssl=ssl)
     items = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
     head = f"{method} {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
     head += "".join(f"{k}: {v}\r\n" for k, v in items) + "\r\n"
@@ -70,11 +72,12 @@ class SpdyClient:
         self._task = asyncio.create_task(self._read_loop())
 
     @classmethod
-    async def connect(cls, url: str, protocols: list[str] | None = None) -> SpdyClient:
+    async def connect(cls, url: str, protocols: list[str] | None = None,
+                      ssl: ssl_module.SSLContext | None = None) -> SpdyClient:
         protos = ["v4.channel.k8s.io"] if protocols is None else protocols
         headers = [("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1")]
         headers += [("X-Stream-Protocol-Version", p) for p in protos]
-        status, resp, body, reader, writer = await http_request(url, headers)
+        status, resp, body, reader, writer = await http_request(url, headers, ssl=ssl)
         if status != 101:
             raise ConnectionError(f"upgrade failed: {status} {body!r}")
         client = cls(reader, writer)
