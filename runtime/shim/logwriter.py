@@ -84,7 +84,9 @@ class StreamLogger:
             if nl >= 0:
                 self._emit(parts, bytes(buf[start:nl]), True)
                 start = nl + 1
-            elif len(buf) - start >= MAX_LINE:
+            elif len(buf) - start > MAX_LINE:
+                # Strictly longer: a line of exactly MAX_LINE waits for its newline and
+                # stays one F record.
                 self._emit(parts, bytes(buf[start : start + MAX_LINE]), False)
                 start += MAX_LINE
             else:

@@ -287,7 +287,15 @@ class Shim:
 
     def op_stats(self, conn: Conn, req_id: Any, msg: dict[str, Any]) -> Any:
         task = self._task(msg)
-        return {"container_id": task.id, **cgstats.stats(task.cgroups)}
+        out = {"container_id": task.id, **cgstats.stats(task.cgroups)}
+        lib_stats = getattr(task.lib, "stats", None)
+        if lib_stats is not None and task.status != STOPPED:
+            # The runtime's cgroup manager knows more (io, pids, hugetlb, psi).
+            try:
+                out["cgroup"] = lib_stats()
+            except Exception as exc:
+                log.debug("runtime stats container_id=%s error=%s", task.id, exc)
+        return out
 
     def op_reopen_log(self, conn: Conn, req_id: Any, msg: dict[str, Any]) -> Any:
         self._task(msg).reopen_log()

@@ -174,12 +174,14 @@ class TaskManager:
                 await asyncio.to_thread(exits.write, self.run_root, rec)
             recs[cid] = rec
             await asyncio.to_thread(self._force_delete, cid)
-            self._events.put_nowait({"event": "exit", "sandbox_id": sandbox_id,
-                                     "shim_died": True, **rec.to_dict()})
         await asyncio.to_thread(namespaces.unpin, self.run_root, sandbox_id)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(socket_path(self.run_root, sandbox_id))
         self._dead_exits[sandbox_id] = recs
+        # Reported once everything the shim held is released.
+        for rec in recs.values():
+            self._events.put_nowait({"event": "exit", "sandbox_id": sandbox_id,
+                                     "shim_died": True, **rec.to_dict()})
         return recs
 
     def _force_delete(self, container_id: str) -> None:

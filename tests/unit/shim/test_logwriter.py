@@ -44,6 +44,19 @@ def test_one_byte_16k_and_1m_lines(tmp_path: Path) -> None:
     lf.close()
 
 
+def test_line_of_exactly_max_is_one_record(tmp_path: Path) -> None:
+    path = tmp_path / "c.log"
+    lf = LogFile(str(path))
+    lg = StreamLogger(lf, "stdout")
+    lg.feed(b"k" * MAX_LINE)
+    lg.feed(b"\n")
+    lg.feed(b"x" * (MAX_LINE + 1))
+    lg.flush()
+    assert _records(path) == [(b"stdout", b"F", b"k" * MAX_LINE),
+                              (b"stdout", b"P", b"x" * MAX_LINE), (b"stdout", b"F", b"x")]
+    lf.close()
+
+
 def test_eof_without_newline_is_full(tmp_path: Path) -> None:
     path = tmp_path / "c.log"
     lf = LogFile(str(path))
