@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from pycri.cri.streaming import spdy
 
@@ -24,6 +25,18 @@ log = logging.getLogger(__name__)
 MAX_FRAME_DATA = 32 * 1024
 # Per-stream receive buffer above which the session stops reading the socket.
 HIGH_WATER = 1024 * 1024
+
+
+class Reader(Protocol):
+    async def read(self, n: int = -1) -> bytes: ...
+
+
+class Writer(Protocol):
+    """The part of asyncio.StreamWriter the session uses (a WebSocket tunnel fits too)."""
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
 
 
 class StreamReset(ConnectionError):
@@ -129,8 +142,8 @@ class SpdySession:
 
     def __init__(
         self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        reader: Reader,
+        writer: Writer,
         on_stream: Callable[[SpdyStream], None],
         *,
         idle_timeout: float,

@@ -50,6 +50,7 @@ class ChannelProtocol:
     binary: bool
     status_json: bool = False  # v4+: Status JSON on the error channel
     close_signal: bool = False  # v5: [255, channel] closes a channel
+    tunnel: bool = False  # no channels: the messages are one byte stream
 
 
 COMMAND_PROTOCOLS: dict[str, ChannelProtocol] = {
@@ -61,7 +62,11 @@ COMMAND_PROTOCOLS: dict[str, ChannelProtocol] = {
     "": ChannelProtocol(True),
 }
 
+# client-go's port-forward over WebSocket: raw SPDY bytes inside binary messages.
+SPDY_TUNNEL_PROTOCOL = "SPDY/3.1+portforward.k8s.io"
+
 PORTFORWARD_PROTOCOLS: dict[str, ChannelProtocol] = {
+    SPDY_TUNNEL_PROTOCOL: ChannelProtocol(True, tunnel=True),
     "v4.channel.k8s.io": ChannelProtocol(True),
     "v4.base64.channel.k8s.io": ChannelProtocol(False),
     "portforward.k8s.io": ChannelProtocol(True),
@@ -250,7 +255,10 @@ class WsChannels:
             raw = b"".join(p for p in parts if isinstance(p, bytes))
             if not raw:
                 return
-            channel, payload = raw[0], raw[1:]
+            if self.protocol.tunnel:
+                channel, payload = 0, raw
+            else:
+                channel, payload = raw[0], raw[1:]
         if channel == CLOSE_CHANNEL and self.protocol.close_signal:
             if payload and payload[0] in self.inputs:
                 self.inputs[payload[0]].close()
@@ -292,7 +300,8 @@ async def serve_websocket(
         await _reply(writer, 403, f"websocket: requested protocol(s) {offered} are not supported")
         return
     ports: list[int] = []
-    if isinstance(request, PortForwardRequest):
+    tunnel = supported[chosen].tunnel
+    if isinstance(request, PortForwardRequest) and not tunnel:
         try:
             ports = _query_ports(req) or list(request.ports)
         except ValueError as exc:
@@ -311,6 +320,11 @@ async def serve_websocket(
              request.kind, chosen or "-", peer)
     cfg = server.config
     conn = WsChannels(reader, writer, supported[chosen], cfg.idle_timeout, peer)
+    if isinstance(request, PortForwardRequest) and tunnel:
+        await _spdy_tunnel(server, conn, request)
+        log.info("streaming session ended kind=portforward transport=websocket-spdy peer=%s",
+                 peer)
+        return
     if isinstance(request, PortForwardRequest):
         job = _port_forward(server, conn, request, ports)
     else:
@@ -356,3 +370,39 @@ async def _port_forward(
         await error_out.write(prefix)
         jobs.append(forward(server.backend, request, port, data_in, data_out, error_out))
     await asyncio.gather(*jobs)
+
+
+class _TunnelWriter:
+    """SPDY frames out as binary messages, for a SpdySession inside the WebSocket."""
+
+    def __init__(self, conn: WsChannels) -> None:
+        self._conn = conn
+
+    def write(self, data: bytes) -> None:
+        self._conn.send_raw(data)
+
+    async def drain(self) -> None:
+        await self._conn.drain()
+
+
+async def _spdy_tunnel(
+    server: StreamingServer, conn: WsChannels, request: PortForwardRequest
+) -> None:
+    from pycri.cri.streaming.portforward import SpdyPortForward
+    from pycri.cri.streaming.server import run_session
+    from pycri.cri.streaming.spdy_session import SpdySession
+
+    cfg = server.config
+    work = SpdyPortForward(server.backend, request, cfg.stream_creation_timeout)
+    session = SpdySession(conn.input(0), _TunnelWriter(conn), work.add,
+                          idle_timeout=cfg.idle_timeout, name=conn.name)
+
+    async def read_loops() -> None:
+        ws_task = asyncio.create_task(conn.run())
+        try:
+            await session.run()
+        finally:
+            ws_task.cancel()
+            await asyncio.gather(ws_task, return_exceptions=True)
+
+    await run_session(read_loops(), work.run(session.ended), session.go_away, cfg.close_grace)

@@ -175,8 +175,9 @@ async def test_kubectl_exec_exit_code(env: tuple[StreamingServer, FakeBackend, d
     assert (rc, out, err) == (0, b"", b"to err\n")
 
 
-async def test_kubectl_port_forward_spdy(
-    env: tuple[StreamingServer, FakeBackend, dict[str, str]],
+@pytest.mark.parametrize("websockets", [False, True], ids=["spdy", "websocket-tunnel"])
+async def test_kubectl_port_forward(
+    env: tuple[StreamingServer, FakeBackend, dict[str, str]], websockets: bool,
 ) -> None:
     _, _, environ = env
 
@@ -190,7 +191,7 @@ async def test_kubectl_port_forward_spdy(
     remote = target.sockets[0].getsockname()[1]
     proc = await asyncio.create_subprocess_exec(
         KUBECTL or "kubectl", "port-forward", "pod/p", f":{remote}",
-        env=dict(environ, KUBECTL_PORT_FORWARD_WEBSOCKETS="false"),
+        env=dict(environ, KUBECTL_PORT_FORWARD_WEBSOCKETS=str(websockets).lower()),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         assert proc.stdout
