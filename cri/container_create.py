@@ -95,10 +95,10 @@ def _stat_device(path: str) -> tuple[str, int, int, int]:
     return kind, os.major(info.st_rdev), os.minor(info.st_rdev), info.st_mode
 
 
-def _default_seccomp() -> dict[str, Any]:
+def _default_seccomp(capabilities: list[str]) -> dict[str, Any]:
     from pycri.runtime.oci.seccomp import default_profile
 
-    return default_profile()
+    return default_profile(capabilities)
 
 
 async def _create(rt: RuntimeContext, sandbox: SandboxRecord, sandbox_config: Any, config: Any,

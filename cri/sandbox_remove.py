@@ -9,6 +9,7 @@ from typing import Any
 from pycri.api.cri import pb
 from pycri.cri import sandbox_files
 from pycri.cri.context import RuntimeContext
+from pycri.cri.pod_cgroup import remove_own_pod_cgroup
 from pycri.cri.sandbox_stop import stop_record
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ async def remove(rt: RuntimeContext, request: Any, context: Any) -> Any:
         if record.status.dir:
             await rt.to_thread(sandbox_files.remove_pod_files, Path(record.status.dir),
                                record.status.shm_mounted)
+        await rt.to_thread(remove_own_pod_cgroup, record.status.cgroup_parent, record.id,
+                           rt.config.cgroup_root)
         await rt.state.drop_sandbox(record)
     log.info("pod sandbox removed pod_id=%s", record.id)
     rt.events.sandbox_changed(record)

@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from pycri.cri.errors import InvalidArgument
+from pycri.cri.pod_cgroup import container_cgroup
 from pycri.cri.specgen import defaults, security
 from pycri.cri.specgen.inputs import SpecInputs
 from pycri.cri.specgen.mounts import container_mounts
@@ -92,8 +93,8 @@ def generate(inputs: SpecInputs) -> dict[str, Any]:
             target_pid_path=inputs.target_pid_path,
         ),
         "resources": {"devices": _device_rules(privileged), **oci_resources(linux.resources)},
-        "cgroupsPath": _cgroups_path(inputs.sandbox.cgroup_parent, inputs.sandbox.id,
-                                     inputs.container_id),
+        "cgroupsPath": container_cgroup(inputs.sandbox.cgroup_parent, inputs.sandbox.id,
+                                        inputs.container_id),
     }
     devices = _devices(config.devices, privileged, inputs)
     if devices:
@@ -110,7 +111,8 @@ def generate(inputs: SpecInputs) -> dict[str, Any]:
         sysctls = {k: v for k, v in sysctls.items() if not k.startswith("net.")}
     if sysctls:
         spec_linux["sysctl"] = sysctls
-    seccomp = security.seccomp_section(context, inputs.default_seccomp)
+    seccomp = security.seccomp_section(context, inputs.default_seccomp,
+                                       process["capabilities"]["bounding"])
     if seccomp is not None:
         spec_linux["seccomp"] = seccomp
 
@@ -125,11 +127,6 @@ def generate(inputs: SpecInputs) -> dict[str, Any]:
     if hostname:
         spec["hostname"] = hostname
     return spec
-
-
-def _cgroups_path(parent: str, sandbox_id: str, container_id: str) -> str:
-    base = parent.rstrip("/") if parent else f"/pycri/{sandbox_id}"
-    return f"{base}/{container_id}"
 
 
 def _device_rules(privileged: bool) -> list[dict[str, Any]]:

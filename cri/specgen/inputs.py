@@ -49,5 +49,5 @@ class SpecInputs:
     image: ImageView
     rootfs: str
     host: HostFeatures = field(default_factory=HostFeatures)
-    default_seccomp: Callable[[], dict[str, Any]] | None = None
+    default_seccomp: Callable[[list[str]], dict[str, Any]] | None = None
     target_pid_path: str = ""  # for NamespaceMode TARGET

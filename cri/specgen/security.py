@@ -55,7 +55,8 @@ def process_capabilities(context: Any) -> dict[str, list[str]]:
 
 
 def seccomp_section(
-    context: Any, default_profile: Callable[[], dict[str, Any]] | None
+    context: Any, default_profile: Callable[[list[str]], dict[str, Any]] | None,
+    capabilities: list[str] | None = None,
 ) -> dict[str, Any] | None:
     """The OCI linux.seccomp for the context, or None for unconfined."""
     if context.privileged and not context.HasField("seccomp"):
@@ -65,21 +66,24 @@ def seccomp_section(
         if not legacy or legacy == "unconfined":
             return None
         if legacy in ("runtime/default", "docker/default"):
-            return _runtime_default(default_profile)
+            return _runtime_default(default_profile, capabilities or [])
         return _localhost(legacy.removeprefix("localhost/"))
     profile = context.seccomp
     kind = profile.profile_type
     if kind == pb.SecurityProfile.ProfileType.Unconfined:
         return None
     if kind == pb.SecurityProfile.ProfileType.RuntimeDefault:
-        return _runtime_default(default_profile)
+        return _runtime_default(default_profile, capabilities or [])
     return _localhost(profile.localhost_ref)
 
 
-def _runtime_default(default_profile: Callable[[], dict[str, Any]] | None) -> dict[str, Any]:
+def _runtime_default(
+    default_profile: Callable[[list[str]], dict[str, Any]] | None, capabilities: list[str]
+) -> dict[str, Any]:
     if default_profile is None:
         raise FailedPrecondition("seccomp RuntimeDefault: no default profile is available")
-    return default_profile()
+    # The profile opens the syscalls that the container's capabilities already allow.
+    return default_profile(capabilities)
 
 
 def _localhost(ref: str) -> dict[str, Any]:

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -83,3 +86,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for item in items:
             if item.get_closest_marker("root"):
                 item.add_marker(pytest.mark.skip(reason="needs root"))
+
+
+from tests.fixtures.plugin import pushed_images, registry  # noqa: E402, F401
+
+
+@pytest.fixture(scope="module")
+def cri(
+    tmp_path_factory: pytest.TempPathFactory, pushed_images: dict[str, str]  # noqa: F811
+) -> Iterator[Any]:
+    from tests.e2e.cri_env import make_env
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    # Shim sockets live under the state dir: keep it short (unix paths stop at 107 bytes).
+    short = Path(tempfile.mkdtemp(prefix="pe", dir="/tmp"))
+    try:
+        yield from make_env(short, pushed_images["busybox:latest"])
+    finally:
+        shutil.rmtree(short, ignore_errors=True)

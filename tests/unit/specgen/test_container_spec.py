@@ -29,7 +29,7 @@ def _inputs(tmp_path: Path, config: Any, pod: Any | None = None, **image: Any) -
                           hostname_path="/pod/hostname", shm_path="/pod/shm")
     return SpecInputs(container_id="c1", config=config, sandbox=sandbox,
                       image=_image(tmp_path, **image), rootfs="/bundle/rootfs",
-                      host=HostFeatures(), default_seccomp=lambda: {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []})
+                      host=HostFeatures(), default_seccomp=lambda caps: {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []})
 
 
 def _config(**kwargs: Any) -> Any:
