@@ -29,7 +29,6 @@ from wsproto.events import (
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from pycri.cri.streaming import http
-from pycri.cri.streaming.portforward import forward
 from pycri.cri.streaming.remotecommand import CommandStreams, run_command
 from pycri.cri.streaming.requests import PortForwardRequest, StreamRequest
 
@@ -287,6 +286,7 @@ async def serve_websocket(
     peer: str,
 ) -> None:
     from pycri.cri.streaming.server import _reply, run_session
+    from pycri.cri.streaming.websocket_portforward import port_forward, query_ports, spdy_tunnel
 
     key = req.header("sec-websocket-key")
     if not key or req.header("sec-websocket-version") != "13":
@@ -303,7 +303,7 @@ async def serve_websocket(
     tunnel = supported[chosen].tunnel
     if isinstance(request, PortForwardRequest) and not tunnel:
         try:
-            ports = _query_ports(req) or list(request.ports)
+            ports = query_ports(req) or list(request.ports)
         except ValueError as exc:
             await _reply(writer, 400, f"port-forward: {exc}")
             return
@@ -321,12 +321,12 @@ async def serve_websocket(
     cfg = server.config
     conn = WsChannels(reader, writer, supported[chosen], cfg.idle_timeout, peer)
     if isinstance(request, PortForwardRequest) and tunnel:
-        await _spdy_tunnel(server, conn, request)
+        await spdy_tunnel(server, conn, request)
         log.info("streaming session ended kind=portforward transport=websocket-spdy peer=%s",
                  peer)
         return
     if isinstance(request, PortForwardRequest):
-        job = _port_forward(server, conn, request, ports)
+        job = port_forward(server, conn, request, ports)
     else:
         tty = request.tty
         streams = CommandStreams(
@@ -343,66 +343,3 @@ async def serve_websocket(
         job = run_command(server.backend, request, streams)
     await run_session(conn.run(), job, conn.finish, cfg.close_grace)
     log.info("streaming session ended kind=%s transport=websocket peer=%s", request.kind, peer)
-
-
-def _query_ports(req: http.Request) -> list[int]:
-    ports = []
-    for key in ("port", "ports"):
-        for value in req.query.get(key, []):
-            for item in value.split(","):
-                if item.strip():
-                    port = int(item)
-                    if not 0 < port < 65536:
-                        raise ValueError(f"invalid port {port}")
-                    ports.append(port)
-    return ports
-
-
-async def _port_forward(
-    server: StreamingServer, conn: WsChannels, request: PortForwardRequest, ports: list[int]
-) -> None:
-    jobs = []
-    for i, port in enumerate(ports):
-        data_in = conn.input(2 * i)
-        data_out, error_out = conn.output(2 * i), conn.output(2 * i + 1)
-        prefix = port.to_bytes(2, "little")
-        await data_out.write(prefix)
-        await error_out.write(prefix)
-        jobs.append(forward(server.backend, request, port, data_in, data_out, error_out))
-    await asyncio.gather(*jobs)
-
-
-class _TunnelWriter:
-    """SPDY frames out as binary messages, for a SpdySession inside the WebSocket."""
-
-    def __init__(self, conn: WsChannels) -> None:
-        self._conn = conn
-
-    def write(self, data: bytes) -> None:
-        self._conn.send_raw(data)
-
-    async def drain(self) -> None:
-        await self._conn.drain()
-
-
-async def _spdy_tunnel(
-    server: StreamingServer, conn: WsChannels, request: PortForwardRequest
-) -> None:
-    from pycri.cri.streaming.portforward import SpdyPortForward
-    from pycri.cri.streaming.server import run_session
-    from pycri.cri.streaming.spdy_session import SpdySession
-
-    cfg = server.config
-    work = SpdyPortForward(server.backend, request, cfg.stream_creation_timeout)
-    session = SpdySession(conn.input(0), _TunnelWriter(conn), work.add,
-                          idle_timeout=cfg.idle_timeout, name=conn.name)
-
-    async def read_loops() -> None:
-        ws_task = asyncio.create_task(conn.run())
-        try:
-            await session.run()
-        finally:
-            ws_task.cancel()
-            await asyncio.gather(ws_task, return_exceptions=True)
-
-    await run_session(read_loops(), work.run(session.ended), session.go_away, cfg.close_grace)
