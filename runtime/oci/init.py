@@ -1,0 +1,192 @@
+"""The container's init, in the child forked by `create`: set everything up, park on the
+exec fifo, then exec the user process when `start` opens the fifo.
+
+It talks to its parent over a SOCK_SEQPACKET pair, one message per step:
+  parent → child  b"G" go (the child is in its cgroup) · b"A" ack of a request
+  child → parent  b"U" write my id maps · b"H" run prestart/createRuntime hooks ·
+                  b"R"+json warnings: parked next · b"E"+message: failed
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from pycri.runtime.oci import namespaces, process
+from pycri.runtime.sys import Syscalls
+from pycri.runtime.sys import constants as c
+
+
+@dataclass
+class InitContext:
+    sc: Syscalls
+    container_id: str
+    spec: dict[str, Any]
+    bundle: str
+    sock: socket.socket
+    fifo_fd: int
+    plan: namespaces.Plan
+    stdio: tuple[int, int, int] | None = None
+    console: socket.socket | None = None
+    preserve_fds: int = 0
+    no_pivot: bool = False
+    no_new_keyring: bool = False
+    seccomp: Any = None
+    caps: Any = None
+    parent_hooks: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def preload(spec: dict[str, Any]) -> None:
+    """Import, in the parent, every module the child needs after pivot_root: from then
+    on the host's files (and so Python's import path) are out of its reach."""
+    import json  # noqa: F401
+    import resource  # noqa: F401
+
+    from pycri.runtime.oci import errors, rootfs  # noqa: F401
+
+    proc = spec.get("process") or {}
+    if proc.get("terminal"):
+        import fcntl  # noqa: F401
+
+        from pycri.runtime.oci import console  # noqa: F401
+    if (spec.get("hooks") or {}).get("startContainer") or (spec.get("hooks") or {}).get(
+            "createContainer"):
+        import subprocess  # noqa: F401
+
+        from pycri.runtime.oci import hooks  # noqa: F401
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror if "`" in exc.strerror or ":" in exc.strerror else (
+            f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror)
+    return str(exc) or type(exc).__name__
+
+
+def child_main(ctx: InitContext) -> NoReturn:
+    """Never returns: execs the user process or exits 1 after reporting the error."""
+    try:
+        _run(ctx)
+    except BaseException as exc:  # anything at all must reach the parent, not the caller
+        with contextlib.suppress(BaseException):
+            ctx.sock.send(b"E" + describe(exc).encode(errors="replace")[:60000])
+    os._exit(1)
+
+
+def _expect(sock: socket.socket, what: bytes) -> None:
+    msg = sock.recv(16)
+    if msg != what:
+        raise RuntimeError(f"sync with parent: expected {what!r}, got {msg!r}")
+
+
+def _run(ctx: InitContext) -> None:
+    sc, spec, plan = ctx.sc, ctx.spec, ctx.plan
+    linux = spec.get("linux") or {}
+    proc = spec["process"]
+    # Not dumpable until exec: no process of the container can open our /proc entries
+    # (exe, fds, memory), which lead to the host's interpreter and files.
+    sc.prctl(c.PR_SET_DUMPABLE, 0)
+    os.setsid()
+    if ctx.stdio is not None:
+        for target, fd in enumerate(ctx.stdio):
+            if fd != target:
+                os.dup2(fd, target)
+    keep = {ctx.sock.fileno(), ctx.fifo_fd}
+    if ctx.console is not None:
+        keep.add(ctx.console.fileno())
+    process.close_fds(keep, 3 + ctx.preserve_fds)
+    for fd in range(3, 3 + ctx.preserve_fds):
+        os.set_inheritable(fd, True)
+    _expect(ctx.sock, b"G")
+    join_fds = namespaces.open_joins(plan.join)
+    in_userns = plan.has("user")
+    namespaces.join(sc, [j for j in join_fds if j[0] == "user"])
+    if "user" in plan.new:
+        sc.unshare(c.CLONE_NEWUSER)
+        ctx.sock.send(b"U")
+        _expect(ctx.sock, b"A")
+    if in_userns:
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    namespaces.join(sc, [j for j in join_fds if j[0] != "user"], skip=namespaces.FOR_CHILDREN)
+    sc.unshare(plan.unshare_flags(skip=("user", *namespaces.FOR_CHILDREN)))
+    if spec.get("hostname"):
+        sc.sethostname(spec["hostname"])
+    if spec.get("domainname"):
+        sc.setdomainname(spec["domainname"])
+    write_sysctls(linux.get("sysctl") or {})
+    if not ctx.no_new_keyring:
+        _join_keyring(ctx.container_id)
+    from pycri.runtime.oci import rootfs
+
+    rootfs.prepare(sc, spec, ctx.bundle, in_userns=in_userns, no_pivot=ctx.no_pivot,
+                   before_pivot=lambda: _before_pivot(ctx))
+    if proc.get("terminal"):
+        if ctx.console is None:
+            raise RuntimeError("process.terminal is set but no console socket was given")
+        from pycri.runtime.oci import console
+
+        console.setup_terminal(ctx.console)
+    rootfs.finalize(sc, spec)
+    process.setup_before_user(proc, ctx.warnings)
+    process.setup_user_and_privs(sc, proc, ctx.caps, in_userns=in_userns)
+    env = process.build_env(proc)
+    exe = process.find_executable(proc["args"][0], env)
+    import json
+
+    ctx.sock.send(b"R" + json.dumps(ctx.warnings).encode())
+    ctx.sock.close()
+    fifo = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    os.write(fifo, b"0")
+    os.close(fifo)
+    os.close(ctx.fifo_fd)
+    if spec.get("hooks", {}).get("startContainer"):
+        _run_container_hooks(ctx, "startContainer")
+    if ctx.seccomp is not None:
+        ctx.seccomp.load()
+    os.execve(exe, proc["args"], env)
+
+
+def _before_pivot(ctx: InitContext) -> None:
+    if ctx.parent_hooks:
+        ctx.sock.send(b"H")
+        _expect(ctx.sock, b"A")
+    if (ctx.spec.get("hooks") or {}).get("createContainer"):
+        _run_container_hooks(ctx, "createContainer")
+
+
+def _run_container_hooks(ctx: InitContext, kind: str) -> None:
+    from pycri.runtime.oci import hooks
+
+    hooks.run(ctx.spec, kind, {
+        "ociVersion": ctx.spec.get("ociVersion", ""), "id": ctx.container_id,
+        "status": "created" if kind == "startContainer" else "creating",
+        "pid": os.getpid(), "bundle": ctx.bundle,
+        "annotations": ctx.spec.get("annotations") or {},
+    })
+
+
+def write_sysctls(sysctl: dict[str, str]) -> None:
+    for key, value in sysctl.items():
+        path = "/proc/sys/" + key.replace(".", "/")
+        try:
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError as exc:
+            raise OSError(exc.errno, f"write sysctl `{key}`: {os.strerror(exc.errno or 0)}",
+                          key) from exc
+
+
+def _join_keyring(container_id: str) -> None:
+    from pycri.runtime.sys import keyctl_join_session_keyring
+
+    try:
+        keyctl_join_session_keyring(f"_ses.{container_id}")
+    except OSError as exc:
+        # Kernels without keyrings (or where it is disabled) run fine without one.
+        if exc.errno not in (38, 1, 13):
+            raise

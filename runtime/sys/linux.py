@@ -1,0 +1,170 @@
+"""Real syscalls through ctypes (libc loaded on first use to keep imports cheap)."""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Any
+
+_libc: Any = None
+
+# Syscalls glibc has no wrapper for, by machine.
+_NR: dict[str, dict[str, int]] = {
+    "x86_64": {"pivot_root": 155, "keyctl": 250, "ioprio_set": 251, "sched_setattr": 314},
+    "aarch64": {"pivot_root": 41, "keyctl": 219, "ioprio_set": 30, "sched_setattr": 274},
+}
+
+
+def _lib() -> Any:
+    global _libc
+    if _libc is None:
+        import ctypes
+
+        _libc = ctypes.CDLL(None, use_errno=True)
+    return _libc
+
+
+def _err(verb: str, path: str | None = None) -> OSError:
+    import ctypes
+
+    errno = ctypes.get_errno()
+    what = f"{verb} `{path}`" if path is not None else verb
+    return OSError(errno, f"{what}: {os.strerror(errno)}", path)
+
+
+def _b(s: str | bytes | None) -> bytes | None:
+    if s is None or isinstance(s, bytes):
+        return s
+    return os.fsencode(s)
+
+
+def _nr(name: str) -> int:
+    try:
+        return _NR[platform.machine()][name]
+    except KeyError:
+        raise OSError(38, f"{name}: not supported on {platform.machine()}") from None
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
+          data: str | None = None) -> None:
+    if _lib().mount(_b(source), _b(target), _b(fstype), flags, _b(data)) != 0:
+        raise _err(f"mount {fstype or source or ''}".rstrip() + " on", target)
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    if _lib().umount2(_b(target), flags) != 0:
+        raise _err("umount", target)
+
+
+def unshare(flags: int) -> None:
+    if _lib().unshare(flags) != 0:
+        raise _err(f"unshare {flags:#x}")
+
+
+def setns(fd: int, nstype: int = 0, path: str | None = None) -> None:
+    if _lib().setns(fd, nstype) != 0:
+        raise _err("setns", path or f"fd {fd}")
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    if _lib().syscall(_nr("pivot_root"), _b(new_root), _b(put_old)) != 0:
+        raise _err("pivot_root", new_root)
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    import ctypes
+
+    ret: int = _lib().prctl(option, ctypes.c_ulong(arg2), ctypes.c_ulong(arg3),
+                            ctypes.c_ulong(arg4), ctypes.c_ulong(arg5))
+    if ret < 0:
+        raise _err(f"prctl {option}")
+    return ret
+
+
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    if _lib().sethostname(raw, len(raw)) != 0:
+        raise _err("sethostname", name)
+
+
+def setdomainname(name: str) -> None:
+    raw = name.encode()
+    if _lib().setdomainname(raw, len(raw)) != 0:
+        raise _err("setdomainname", name)
+
+
+def personality(persona: int) -> int:
+    ret: int = _lib().personality(persona)
+    if ret == -1:
+        raise _err(f"personality {persona:#x}")
+    return ret
+
+
+def keyctl_join_session_keyring(name: str | None) -> int:
+    from pycri.runtime.sys.constants import KEYCTL_JOIN_SESSION_KEYRING
+
+    ret: int = _lib().syscall(_nr("keyctl"), KEYCTL_JOIN_SESSION_KEYRING, _b(name))
+    if ret < 0:
+        raise _err("join session keyring", name)
+    return ret
+
+
+def ioprio_set(ioclass: int, priority: int, pid: int = 0) -> None:
+    from pycri.runtime.sys.constants import IOPRIO_CLASS_SHIFT, IOPRIO_WHO_PROCESS
+
+    value = (ioclass << IOPRIO_CLASS_SHIFT) | priority
+    if _lib().syscall(_nr("ioprio_set"), IOPRIO_WHO_PROCESS, pid, value) != 0:
+        raise _err("ioprio_set", str(value))
+
+
+def sched_setattr(policy: int, *, nice: int = 0, priority: int = 0, flags: int = 0,
+                  runtime: int = 0, deadline: int = 0, period: int = 0, pid: int = 0) -> None:
+    import ctypes
+
+    class _Attr(ctypes.Structure):
+        _fields_ = [
+            ("size", ctypes.c_uint32), ("policy", ctypes.c_uint32), ("flags", ctypes.c_uint64),
+            ("nice", ctypes.c_int32), ("priority", ctypes.c_uint32),
+            ("runtime", ctypes.c_uint64), ("deadline", ctypes.c_uint64),
+            ("period", ctypes.c_uint64),
+        ]
+
+    attr = _Attr(ctypes.sizeof(_Attr), policy, flags, nice, priority, runtime, deadline, period)
+    if _lib().syscall(_nr("sched_setattr"), pid, ctypes.byref(attr), 0) != 0:
+        raise _err("sched_setattr", str(policy))
+
+
+class Syscalls:
+    """The kernel as the runtime sees it; `FakeSyscalls` records instead."""
+
+    def mount(self, source: str | None, target: str, fstype: str | None, flags: int = 0,
+              data: str | None = None) -> None:
+        mount(source, target, fstype, flags, data)
+
+    def umount2(self, target: str, flags: int = 0) -> None:
+        umount2(target, flags)
+
+    def unshare(self, flags: int) -> None:
+        unshare(flags)
+
+    def setns(self, fd: int, nstype: int = 0, path: str | None = None) -> None:
+        setns(fd, nstype, path)
+
+    def pivot_root(self, new_root: str, put_old: str) -> None:
+        pivot_root(new_root, put_old)
+
+    def mknod(self, path: str, mode: int, device: int) -> None:
+        os.mknod(path, mode, device)
+
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0,
+              arg5: int = 0) -> int:
+        return prctl(option, arg2, arg3, arg4, arg5)
+
+    def sethostname(self, name: str) -> None:
+        sethostname(name)
+
+    def setdomainname(self, name: str) -> None:
+        setdomainname(name)
+
+
+LINUX = Syscalls()
