@@ -101,10 +101,15 @@ def _child(sc: Syscalls, proc: dict[str, Any], joins: list[tuple[str, str]],
             consolelib.setup_terminal(console)
         warnings: list[str] = []
         process.setup_before_user(proc, warnings)
+        # Without no_new_privs the kernel only takes a filter from a process that still
+        # holds CAP_SYS_ADMIN: load it before the capability sets are dropped.
+        early_seccomp = seccomp is not None and not proc.get("noNewPrivileges")
+        if early_seccomp:
+            seccomp.load()
         process.setup_user_and_privs(sc, proc, caps, in_userns=in_userns)
         env = process.build_env(proc)
         exe = process.find_executable(proc["args"][0], env)
-        if seccomp is not None:
+        if seccomp is not None and not early_seccomp:
             seccomp.load()
         os.execve(exe, proc["args"], env)
     except BaseException as exc:

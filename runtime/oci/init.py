@@ -133,6 +133,11 @@ def _run(ctx: InitContext) -> None:
         console.setup_terminal(ctx.console)
     rootfs.finalize(sc, spec)
     process.setup_before_user(proc, ctx.warnings)
+    # Without no_new_privs the kernel only takes a filter from a process that still
+    # holds CAP_SYS_ADMIN: load it before the capability sets are dropped.
+    early_seccomp = ctx.seccomp is not None and not proc.get("noNewPrivileges")
+    if early_seccomp:
+        ctx.seccomp.load()
     process.setup_user_and_privs(sc, proc, ctx.caps, in_userns=in_userns)
     env = process.build_env(proc)
     exe = process.find_executable(proc["args"][0], env)
@@ -146,7 +151,7 @@ def _run(ctx: InitContext) -> None:
     os.close(ctx.fifo_fd)
     if spec.get("hooks", {}).get("startContainer"):
         _run_container_hooks(ctx, "startContainer")
-    if ctx.seccomp is not None:
+    if ctx.seccomp is not None and not early_seccomp:
         ctx.seccomp.load()
     os.execve(exe, proc["args"], env)
 
