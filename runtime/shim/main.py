@@ -7,6 +7,7 @@ then the launching process exits.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -84,6 +85,10 @@ def run(opts: ShimOptions, ready_fd: int) -> int:
     log.info("shim serving sandbox_id=%s pid=%d socket=%s", opts.sandbox_id, os.getpid(),
              shim.path)
     shim.serve()
+    # The pod is gone (only shutdown ends serve): its shim log goes with it.
+    logging.shutdown()
+    with contextlib.suppress(OSError):
+        os.unlink(os.path.join(opts.run_root, "shims", f"{opts.sandbox_id}.log"))
     return 0
 
 

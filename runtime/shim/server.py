@@ -341,7 +341,11 @@ class Shim:
         key = (task.id, eid)
         self.execs[key] = sess
         self.pids[sess.pid] = sess
-        sess.on_done = lambda: self.execs.pop(key, None)
+
+        def done() -> None:
+            self.execs.pop(key, None)
+
+        sess.on_done = done
         return _DEFER
 
     def op_shutdown(self, conn: Conn, req_id: Any, msg: dict[str, Any]) -> Any:

@@ -136,7 +136,7 @@ class ShimClient:
     async def state(self, container_id: str) -> dict[str, Any]:
         return await self.call("state", container_id=container_id)
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list_containers(self) -> list[dict[str, Any]]:
         return list((await self.call("list"))["containers"])
 
     async def pids(self, container_id: str) -> list[int]:

@@ -61,7 +61,7 @@ class TaskManager:
         client = await ShimClient.connect(sandbox_id, socket_path(self.run_root, sandbox_id))
         try:
             events = await client.subscribe()
-            states = await client.list()
+            states = await client.list_containers()
         except BaseException:
             await client.close()
             raise

@@ -195,7 +195,7 @@ async def test_no_zombies_after_exec_sessions(tm: TaskManager,
                                                   "cwd": "/", "env": ["PATH=/bin"]})
         assert r.exit_code == 3
     await asyncio.sleep(0.3)
-    await shim.list()
+    await shim.list_containers()
     assert _zombie_children(shim.info["pid"]) == []
     await shim.kill("c1", signal.SIGKILL)
     await shim.wait("c1")

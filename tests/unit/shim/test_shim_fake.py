@@ -81,6 +81,7 @@ async def test_lifecycle_logs_and_exit_record(tm: TaskManager, run_root: str,
         await asyncio.sleep(0.05)
     assert not _alive(pid)
     assert not os.path.exists(os.path.join(run_root, "shims", "sb1.sock"))
+    assert not os.path.exists(os.path.join(run_root, "shims", "sb1.log"))
 
 
 async def test_shutdown_refused_while_running(tm: TaskManager,
