@@ -15,6 +15,7 @@ from pycri.api.cri import pb
 from pycri.cri import exits, rpc
 from pycri.cri import socket as crisocket
 from pycri.cri.config import Config
+from pycri.cri.container_stream import StreamingService
 from pycri.cri.context import RuntimeContext
 from pycri.cri.pods import PodShims
 from pycri.cri.runtime_info import RuntimeInfoService
@@ -36,6 +37,7 @@ class Daemon:
         self._stopping = asyncio.Event()
         self._background: list[asyncio.Task[None]] = []
         self._image_service: Any = None
+        self._streaming: Any = None
 
     async def _build(self, store: Store) -> RuntimeContext:
         from pycri.cni.defaults import install_default_config
@@ -63,13 +65,33 @@ class Daemon:
                             network=network, images=images)
         await exits.reconnect(rt)
         self._background.append(asyncio.create_task(exits.watch(rt), name="shim-events"))
+        self._streaming = await self._start_streaming(rt)
         return rt
+
+    async def _start_streaming(self, rt: RuntimeContext) -> Any:
+        from pycri.cri.streaming import StreamingConfig, StreamingServer
+        from pycri.cri.streaming_backend import ShimStreamingBackend
+
+        settings = self.config.streaming
+        tls = None
+        if settings.tls_cert:
+            import ssl
+
+            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            tls.load_cert_chain(settings.tls_cert, settings.tls_key or None)
+        server = StreamingServer(ShimStreamingBackend(rt), StreamingConfig(
+            host=settings.address, port=settings.port, ssl=tls,
+            idle_timeout=settings.idle_timeout))
+        await server.start()
+        log.info("streaming server listening url=%s", server.base_url)
+        return server
 
     def _services(self, rt: RuntimeContext) -> tuple[list[object], list[object]]:
         """Handler objects for RuntimeService and ImageService."""
         runtime: list[object] = [
             RuntimeInfoService(self.config, rt.network.network_ready),
             PodAndContainerService(rt),
+            StreamingService(rt, self._streaming),
         ]
         image: list[object] = [self._image_service]
         return runtime, image
@@ -104,6 +126,8 @@ class Daemon:
             log.info("shutting down grace_s=%.1f", self.config.shutdown_timeout)
             await self._server.stop(self.config.shutdown_timeout)
             self._server = None
+        if self._streaming is not None:
+            await self._streaming.stop()
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
