@@ -81,6 +81,8 @@ class Shim:
             raise ValueError(f"listen on `{self.path}`: path longer than {_UNIX_PATH_MAX}")
         os.makedirs(self.console_dir, mode=0o711, exist_ok=True)
         os.makedirs(self.runtime_root, mode=0o711, exist_ok=True)
+        # Before anything is pinned: a refused second shim must not touch the pod.
+        self._refuse_if_served()
         self.loop.on_sigchld(self.reap)
         self.ns_paths = namespaces.pin(self.run_root, self.sandbox_id, self.opts.namespaces,
                                        self.opts.hostname)
@@ -99,6 +101,17 @@ class Shim:
             raise
         self.listener = sock
         self.loop.add_reader(sock.fileno(), self._accept)
+
+    def _refuse_if_served(self) -> None:
+        """A second shim for a live pod must not steal the first one's socket."""
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(self.path)
+        except OSError:
+            return  # absent or stale: ours to take
+        finally:
+            probe.close()
+        raise FileExistsError(f"listen on `{self.path}`: a shim already serves this pod")
 
     def info(self) -> dict[str, Any]:
         out: dict[str, Any] = {"sandbox_id": self.sandbox_id, "pid": os.getpid(),

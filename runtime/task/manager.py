@@ -47,6 +47,9 @@ class TaskManager:
     # -- shims ----------------------------------------------------------------------
     async def start_shim(self, sandbox_id: str,
                          options: ShimStartOptions | None = None) -> ShimClient:
+        # A retried RunPodSandbox finds the shim the first attempt started.
+        with contextlib.suppress(ShimGone):
+            return await self.connect(sandbox_id)
         opts = options or ShimStartOptions()
         argv = shim_argv(self.shim_command, sandbox_id, self.run_root, self.runtime_root,
                          self.runtime, opts)

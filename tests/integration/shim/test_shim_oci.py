@@ -65,6 +65,13 @@ async def test_lifecycle_in_pod_namespaces(tm: TaskManager, run_root: str,
         assert f.read().split(b" ", 1)[1] == b"stdout F pod-host\n"
     await shim.delete("c1")
     assert cgroups_left(cgroup_parent) == []
+    # A second shim for the same pod is refused and leaves the pins alone.
+    from pycri.runtime.task import ShimError
+    from pycri.runtime.task.launch import default_command, shim_argv, spawn
+
+    with pytest.raises(ShimError, match="already serves"):
+        await spawn(shim_argv(default_command(), "sb", run_root, "", "oci", POD_NS), 10)
+    assert len(mounts_under(run_root)) == 3
     await tm.shutdown_shim("sb")
     assert mounts_under(run_root) == []
     assert not os.path.exists(os.path.join(run_root, "ns", "sb"))

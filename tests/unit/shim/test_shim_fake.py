@@ -226,3 +226,20 @@ async def test_no_zombies_after_exec_sessions(tm: TaskManager,
     await shim.call("list")  # let the shim run its reaper once more
     assert _zombie_children(shim.info["pid"]) == []
     await shim.kill("c1", signal.SIGKILL)
+
+
+async def test_start_shim_twice_finds_the_first(tm: TaskManager, run_root: str) -> None:
+    first = await tm.start_shim("sb1")
+    assert (await tm.start_shim("sb1")) is first
+    other = TaskManager(run_root, runtime="fake")
+    try:
+        again = await other.start_shim("sb1")  # another daemon instance: connects
+        assert again.info["pid"] == first.info["pid"]
+    finally:
+        await other.close()
+    from pycri.runtime.task import ShimError
+    from pycri.runtime.task.launch import ShimStartOptions, default_command, shim_argv, spawn
+
+    argv = shim_argv(default_command(), "sb1", run_root, "", "fake", ShimStartOptions())
+    with pytest.raises(ShimError, match="already serves"):
+        await spawn(argv, 10)
