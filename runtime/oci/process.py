@@ -150,6 +150,9 @@ def _home_of(uid: int) -> str:
 
 def find_executable(name: str, env: dict[str, str]) -> str:
     if "/" in name:
+        # Checked now, at create time, so a typo fails `create` rather than the start.
+        if not os.access(name, os.X_OK):
+            raise FileNotFoundError(2, f"exec `{name}`: no such file or not executable", name)
         return name
     for d in env.get("PATH", DEFAULT_PATH).split(":"):
         cand = os.path.join(d or ".", name)
