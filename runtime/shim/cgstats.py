@@ -109,3 +109,26 @@ def stats(paths: dict[str, str], cgroup_root: str = CGROUP_ROOT) -> dict[str, An
     if cpu_ns is not None:
         out["cpu"] = {"usage_core_nanoseconds": cpu_ns}
     return out
+
+
+def oom_eventfd(mem: tuple[str, int] | None) -> int:
+    """cgroup v1: an eventfd that becomes readable on every OOM of the cgroup; -1 when
+    unavailable (v2 has no such notifier without inotify: OOM shows at exit there)."""
+    if mem is None or mem[1] != 1:
+        return -1
+    d = mem[0]
+    try:
+        efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+    except (AttributeError, OSError):
+        return -1
+    try:
+        ofd = os.open(os.path.join(d, "memory.oom_control"), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            with open(os.path.join(d, "cgroup.event_control"), "w") as f:
+                f.write(f"{efd} {ofd}")
+        finally:
+            os.close(ofd)
+    except OSError:
+        os.close(efd)
+        return -1
+    return efd

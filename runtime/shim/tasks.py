@@ -58,6 +58,7 @@ class Task:
         self.oom_base = 0
         self.exec_ids: set[str] = set()
         self._grace: Timer | None = None
+        self._oom_fd = -1
         self.stdio = Stdio(shim.loop, stdin=bool(req.get("stdin")), tty=self.tty,
                            sink=self._output, on_eof=self._output_done,
                            console_dir=shim.console_dir)
@@ -81,8 +82,39 @@ class Task:
         self.stdio.close_child_ends()
         self.pid = self.lib.pid
         self.cgroups = cgstats.cgroup_paths(self.pid)
-        self.oom_base = cgstats.oom_kills(cgstats.memory_dir(self.cgroups))
+        mem = cgstats.memory_dir(self.cgroups)
+        self.oom_base = cgstats.oom_kills(mem)
+        self._oom_fd = cgstats.oom_eventfd(mem)
+        if self._oom_fd >= 0:
+            self.shim.loop.add_reader(self._oom_fd, self._on_oom)
         self.stdio.start()
+
+    def _on_oom(self) -> None:
+        try:
+            os.eventfd_read(self._oom_fd)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._close_oom()
+            return
+        log.info("container out of memory container_id=%s", self.id)
+        self.shim.publish({"event": "oom", "container_id": self.id})
+
+    def _oom_reported(self) -> bool:
+        """True when the notifier already told subscribers (nothing left unread)."""
+        if self._oom_fd < 0:
+            return False
+        try:
+            os.eventfd_read(self._oom_fd)
+        except OSError:
+            return True
+        return False
+
+    def _close_oom(self) -> None:
+        if self._oom_fd >= 0:
+            self.shim.loop.remove_reader(self._oom_fd)
+            os.close(self._oom_fd)
+            self._oom_fd = -1
 
     def _force_delete(self) -> None:
         try:
@@ -119,6 +151,7 @@ class Task:
         """Drop the shim's resources for this container (it is gone)."""
         if self._grace is not None:
             self._grace.cancel()
+        self._close_oom()
         self.stdio.close()
         if self.logfile is not None:
             self.logfile.close()
@@ -187,8 +220,9 @@ class Task:
         self.status = STOPPED
         log.info("container exited container_id=%s pid=%d exit_code=%d reason=%s",
                  self.id, self.pid, code, rec.reason)
-        if oom:
+        if oom and not self._oom_reported():
             self.shim.publish({"event": "oom", "container_id": self.id})
+        self._close_oom()
         self.shim.publish({"event": "exit", **self._exit_dict()})
         for conn, req_id in self.waiters:
             conn.send_msg(protocol.ok(req_id, self._exit_dict()))

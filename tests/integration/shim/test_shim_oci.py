@@ -266,3 +266,24 @@ async def test_shared_pid_namespace_init(tm: TaskManager,
             break
         await asyncio.sleep(0.05)
     assert _state(init) == "gone"
+
+
+async def test_oom_kill_is_reported(tm: TaskManager, run_root: str,
+                                    bundle: Callable[..., str]) -> None:
+    import json
+
+    shim = await tm.start_shim("sb")
+    b = bundle("c1", ["sh", "-c", "a=x; while true; do a=$a$a; done"])
+    with open(os.path.join(b, "config.json")) as f:
+        spec = json.load(f)
+    spec["linux"]["resources"]["memory"] = {"limit": 16 << 20, "swap": 16 << 20}
+    with open(os.path.join(b, "config.json"), "w") as f:
+        json.dump(spec, f)
+    await tm.create("sb", "c1", b)
+    await shim.start("c1")
+    rec = await shim.wait("c1")
+    assert (rec.exit_code, rec.reason) == (137, "OOMKilled")
+    async for ev in tm.events():
+        if ev.get("event") == "oom" and ev.get("container_id") == "c1":
+            break
+    await shim.delete("c1")
