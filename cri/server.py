@@ -21,6 +21,7 @@ from pycri.cri.pods import PodShims
 from pycri.cri.runtime_info import RuntimeInfoService
 from pycri.cri.runtime_service import PodAndContainerService
 from pycri.cri.state import RuntimeState
+from pycri.cri.stats_service import StatsService
 from pycri.cri.store import Store
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class Daemon:
         runtime: list[object] = [
             RuntimeInfoService(self.config, rt.network.network_ready),
             PodAndContainerService(rt),
+            StatsService(rt),
             StreamingService(rt, self._streaming),
         ]
         image: list[object] = [self._image_service]
