@@ -40,7 +40,7 @@ import grpc
 
 from pycri.api.cri import pb
 from pycri.cri.client import CriClient
-from tests.fixtures.images import LayerBuilder, build_busybox_image, build_image
+from tests.fixtures.images import BUSYBOX, Image, LayerBuilder, build_image
 from tests.fixtures.registry import LocalRegistry
 
 log = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ def drop_iptables(tags: tuple[str, ...], created_shared: list[str]) -> None:
 # -- images and network ------------------------------------------------------------------
 
 
-def build_pause_image(workdir: Path) -> tuple[object, str]:
+def build_pause_image(workdir: Path) -> tuple[Image, str]:
     """A static pause binary (gcc) in a one-file image; busybox `sleep` when gcc fails."""
     source, binary = workdir / "pause.c", workdir / "pause"
     source.write_text(PAUSE_C)
@@ -224,7 +224,32 @@ def build_pause_image(workdir: Path) -> tuple[object, str]:
         layer = LayerBuilder().file("pause", binary.read_bytes(), mode=0o755).build("gzip")
         return build_image([layer], {"Entrypoint": ["/pause"]}), "static pause"
     log.warning("gcc failed, pause is busybox sleep: %s", built.stderr[-300:])
-    return build_busybox_image(entrypoint=["/bin/sleep"], cmd=["2147483647"]), "busybox sleep"
+    return build_pause_fallback(), "busybox sleep"
+
+
+def build_sleep_image() -> Image:
+    """busybox-static with applets as symlinks.
+
+    Not the fixture's busybox image: its hardlink entries carry mode 0644, and containerd
+    applies a hardlink's header mode to the shared inode, so every applet (busybox too)
+    ends up not executable there.
+    """
+    layer = LayerBuilder()
+    for directory in ("bin", "etc", "proc", "sys", "dev", "run", "var", "root"):
+        layer.dir(directory, mode=0o700 if directory == "root" else 0o755)
+    layer.dir("tmp", mode=0o1777)
+    layer.file("bin/busybox", Path(BUSYBOX).read_bytes(), mode=0o755)
+    for applet in ("sh", "sleep", "cat", "echo", "ls", "true"):
+        layer.symlink(f"bin/{applet}", "busybox")
+    layer.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
+    layer.file("etc/group", b"root:x:0:\n")
+    path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    return build_image([layer.build("gzip")], {"Env": [path], "Cmd": ["sh"]})
+
+
+def build_pause_fallback() -> Image:
+    return build_image(build_sleep_image().layers,
+                       {"Entrypoint": ["/bin/sleep"], "Cmd": ["2147483647"]})
 
 
 @dataclass
@@ -381,7 +406,7 @@ class BenchWorld:
             self._bridge_existed = self.network.bridge in self._before.links
             self.network.write()
             self.registry.start()
-            self.busybox_ref = self.registry.push(build_busybox_image(), "bench/busybox", "1")
+            self.busybox_ref = self.registry.push(build_sleep_image(), "bench/busybox", "1")
             if self._want_pause:
                 pause, self.pause_kind = build_pause_image(self.root)
                 self.pause_ref = self.registry.push(pause, "bench/pause", "1")
