@@ -58,7 +58,8 @@ def create_device(sc: Syscalls, rootfs: str, dev: dict[str, Any], *,
         return
     # mknod's mode is filtered by the umask; chmod sets it exactly.
     os.chmod(path, mode)
-    os.lchown(path, dev.get("uid", 0), dev.get("gid", 0))
+    if "uid" in dev or "gid" in dev:
+        os.lchown(path, dev.get("uid", 0), dev.get("gid", 0))
 
 
 def _bind_host_device(sc: Syscalls, rootfs: str, dev: dict[str, Any], path: str) -> None:

@@ -36,7 +36,7 @@ class Status(enum.Enum):
 
 
 def check_id(container_id: str) -> None:
-    if not container_id or not _ID_RE.match(container_id) or container_id in (".", ".."):
+    if not container_id or not _ID_RE.fullmatch(container_id) or container_id in (".", ".."):
         raise InvalidArgument(f"invalid container id `{container_id}`")
 
 
