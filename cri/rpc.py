@@ -41,9 +41,15 @@ def _context_of(request: Message) -> str:
     return " ".join(parts)
 
 
+# Called as fn(method, code name, seconds) after each call (the metrics endpoint adds one).
+observers: list[Callable[[str, str, float], None]] = []
+
+
 def _log_call(method: str, request: Message, started: float, code: grpc.StatusCode,
               message: str = "") -> None:
     elapsed_ms = (time.monotonic() - started) * 1000
+    for observe in observers:
+        observe(method, code.name, elapsed_ms / 1000)
     level = logging.DEBUG if method in _QUIET and code == grpc.StatusCode.OK else logging.INFO
     if code not in (grpc.StatusCode.OK, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNIMPLEMENTED):
         level = logging.WARNING

@@ -39,6 +39,7 @@ class Daemon:
         self._background: list[asyncio.Task[None]] = []
         self._image_service: Any = None
         self._streaming: Any = None
+        self._metrics: Any = None  # cri.metrics.DaemonMetrics when metrics.address is set
 
     async def _build(self, store: Store) -> RuntimeContext:
         from pycri.cni.defaults import install_default_config
@@ -56,6 +57,11 @@ class Daemon:
             "cache_dir": cni.cache_dir or str(Path(config.root) / "cni-cache"),
             "plugin_timeout": cni.plugin_timeout,
         })
+        if config.metrics.address:
+            from pycri.cri.metrics import DaemonMetrics  # prometheus_client only when on
+
+            self._metrics = DaemonMetrics()
+            network = self._metrics.wrap_network(network)
         if cni.install_default and await asyncio.to_thread(install_default_config, cni.conf_dir):
             log.info("installed the default CNI network conf_dir=%s", cni.conf_dir)
         self._image_service = ImageService(store, ImageConfig.from_daemon(config))
@@ -64,6 +70,8 @@ class Daemon:
         tasks = TaskManager(run_root=config.state)
         rt = RuntimeContext(config=config, state=state, pods=PodShims(tasks, config.log_level),
                             network=network, images=images)
+        if self._metrics is not None:
+            self._metrics.attach(rt)
         await exits.reconnect(rt)
         self._background.append(asyncio.create_task(exits.watch(rt), name="shim-events"))
         self._streaming = await self._start_streaming(rt)
@@ -89,10 +97,13 @@ class Daemon:
 
     def _services(self, rt: RuntimeContext) -> tuple[list[object], list[object]]:
         """Handler objects for RuntimeService and ImageService."""
+        stats = StatsService(rt)
+        if self._metrics is not None:
+            self._metrics.runtime.broker = stats.broker
         runtime: list[object] = [
             RuntimeInfoService(self.config, rt.network.network_ready),
             PodAndContainerService(rt),
-            StatsService(rt),
+            stats,
             StreamingService(rt, self._streaming),
         ]
         image: list[object] = [self._image_service]
@@ -120,6 +131,8 @@ class Daemon:
         await server.start()
         crisocket.restrict(self.config.listen)
         self._server = server
+        if self._metrics is not None:
+            self._metrics.serve(self.config.metrics.address)
         log.info("serving listen=%s root=%s state=%s", self.config.listen, self.config.root,
                  self.config.state)
 
@@ -130,6 +143,8 @@ class Daemon:
             self._server = None
         if self._streaming is not None:
             await self._streaming.stop()
+        if self._metrics is not None:
+            self._metrics.close()
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
