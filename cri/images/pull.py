@@ -26,6 +26,7 @@ from pycri.cri.images.records import DIGEST, TAG, ImageRecord, ImageStore, NewIm
 from pycri.cri.images.reference import Reference
 from pycri.cri.images.registry import ClientPool, Manifest, RegistryClient
 from pycri.cri.images.snapshots import Snapshotter
+from pycri.cri.images.streaming_unpack import StreamBroken, StreamingUnpack
 from pycri.cri.images.unpack import MissingLinkTarget, apply_layer
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ class Shared:
 
     def __init__(self) -> None:
         self._tasks: dict[str, asyncio.Task[Any]] = {}
+
+    def running(self, key: str) -> bool:
+        return key in self._tasks
 
     async def run(self, key: str, factory: Callable[[], Awaitable[T]]) -> T:
         task = self._tasks.get(key)
@@ -224,32 +228,74 @@ class Puller:
         chain = chains[i]
         if await asyncio.to_thread(self.snapshotter.layer_dir, chain) is not None:
             return
-        await self._blob(client, desc)
-
-        async def unpack() -> None:
-            await self._unpack(desc, diff_ids[i], chains, i, done)
-
-        await self._layers.run(chain, unpack)
-
-    async def _blob(self, client: RegistryClient, desc: dict[str, Any]) -> None:
         digest = desc["digest"]
 
-        async def download() -> None:
-            if await asyncio.to_thread(self.content.has, digest):
+        async def build() -> None:
+            if await asyncio.to_thread(self.snapshotter.layer_dir, chain) is not None:
                 return
-            async with self._downloads:
-                ingest = await asyncio.to_thread(self.content.ingest, digest, int(desc["size"]))
-                try:
-                    await client.fetch_blob(digest, ingest)
-                    await asyncio.to_thread(ingest.commit)
-                except DigestMismatch:
-                    ingest.abort(keep=False)
-                    raise
-                except BaseException:
-                    ingest.abort(keep=True)  # a retry resumes from what arrived
-                    raise
+            streamed = False
+            if not self._blobs.running(digest) and not self.content.has(digest):
+                target = _StreamTarget(chain, chains[i - 1] if i else "", diff_ids[i],
+                                       media.compression_of(desc.get("mediaType", "")))
+                streamed = await self._blobs.run(
+                    digest, lambda: self._download(client, desc, target))
+            else:
+                await self._blob(client, desc)
+            if not streamed:
+                await self._unpack(desc, diff_ids[i], chains, i, done)
 
-        await self._blobs.run(digest, download)
+        await self._layers.run(chain, build)
+
+    async def _blob(self, client: RegistryClient, desc: dict[str, Any]) -> None:
+        await self._blobs.run(desc["digest"], lambda: self._download(client, desc, None))
+
+    async def _download(
+        self, client: RegistryClient, desc: dict[str, Any], target: _StreamTarget | None
+    ) -> bool:
+        """Fetch a blob into the content store; True when it was also unpacked on the way."""
+        digest = desc["digest"]
+        if await asyncio.to_thread(self.content.has, digest):
+            return False
+        async with self._downloads:
+            ingest = await asyncio.to_thread(self.content.ingest, digest, int(desc["size"]))
+            unpacker: StreamingUnpack | None = None
+            if target is not None and ingest.offset == 0:
+                fs = await asyncio.to_thread(
+                    self.snapshotter.begin_layer, target.chain, target.parent, target.diff_id)
+                unpacker = StreamingUnpack(target.compression, fs)
+            try:
+                await client.fetch_blob(digest, ingest, unpacker)
+                await asyncio.to_thread(ingest.commit)
+            except BaseException as exc:
+                # A mismatch is garbage; anything else keeps the bytes for a resume.
+                ingest.abort(keep=not isinstance(exc, DigestMismatch))
+                if unpacker is not None and target is not None:
+                    await asyncio.shield(self._drop_stream(unpacker, target))
+                raise
+        if unpacker is None or target is None:
+            return False
+        return await self._finish_stream(unpacker, target)
+
+    async def _finish_stream(self, unpacker: StreamingUnpack, target: _StreamTarget) -> bool:
+        try:
+            stats = await asyncio.to_thread(unpacker.finish)
+            if stats.diff_id != target.diff_id:
+                raise DigestMismatch(f"unpack layer `{target.chain}`: uncompressed digest "
+                                     f"`{stats.diff_id}` is not the config's `{target.diff_id}`")
+        except (StreamBroken, MissingLinkTarget):
+            # Unpack again from the stored blob (with the parents, for a hardlink into them).
+            await asyncio.to_thread(self.snapshotter.abort_layer, target.chain)
+            return False
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(self.snapshotter.abort_layer, target.chain))
+            raise
+        await asyncio.to_thread(self.snapshotter.commit_layer, target.chain, stats.size,
+                                stats.inodes)
+        return True
+
+    async def _drop_stream(self, unpacker: StreamingUnpack, target: _StreamTarget) -> None:
+        await asyncio.to_thread(unpacker.abort)
+        await asyncio.to_thread(self.snapshotter.abort_layer, target.chain)
 
     async def _unpack(
         self,
@@ -299,6 +345,16 @@ class Puller:
 
 class _NeedsLowers(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class _StreamTarget:
+    """Where a layer downloaded for the first time gets unpacked while it arrives."""
+
+    chain: str
+    parent: str
+    diff_id: str
+    compression: str
 
 
 __all__ = ["Manifest", "Puller", "chain_ids"]

@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -237,8 +237,12 @@ class RegistryClient:
         _, body = await self._get_small(f"/blobs/{digest}", "*/*", f"fetch blob `{digest}`")
         return body
 
-    async def fetch_blob(self, digest: str, ingest: Ingest) -> None:
-        """Stream a blob into `ingest` (the caller commits), resuming broken transfers."""
+    async def fetch_blob(self, digest: str, ingest: Ingest, sink: BlobSink | None = None) -> None:
+        """Stream a blob into `ingest` (the caller commits), resuming broken transfers.
+
+        `sink`, when given, sees the same bytes in order (a streaming unpack); it is told
+        when the download has to start over from zero.
+        """
         what = f"fetch blob `{digest}`"
         failures: list[str] = []
         for endpoint in self._order("pull"):
@@ -247,7 +251,7 @@ class RegistryClient:
             while True:
                 before = ingest.offset
                 try:
-                    outcome = await self._stream_once(endpoint, digest, ingest)
+                    outcome = await self._stream_once(endpoint, digest, ingest, sink)
                 except httpx.TimeoutException as exc:
                     raise DeadlineExceeded(
                         f"{self._what()}: {what}: no progress from `{endpoint.host}` within the "
@@ -285,7 +289,9 @@ class RegistryClient:
             raise NotFound(f"{self._what()}: {what}: not found ({'; '.join(failures)})")
         raise Unavailable(f"{self._what()}: {what}: {'; '.join(failures) or 'no endpoint'}")
 
-    async def _stream_once(self, endpoint: Endpoint, digest: str, ingest: Ingest) -> str:
+    async def _stream_once(
+        self, endpoint: Endpoint, digest: str, ingest: Ingest, sink: BlobSink | None
+    ) -> str:
         headers = {"Accept": "*/*"}
         if ingest.offset:
             headers["Range"] = f"bytes={ingest.offset}-"
@@ -294,29 +300,47 @@ class RegistryClient:
             if response.status_code == 404:
                 return "not found"
             if response.status_code == 416:
-                await asyncio.to_thread(ingest.restart)
+                await asyncio.to_thread(_restart, ingest, sink)
                 return "range not satisfiable"
             if response.status_code not in (200, 206):
                 return f"HTTP {response.status_code}"
             if response.status_code == 200 and ingest.offset:
-                await asyncio.to_thread(ingest.restart)
+                await asyncio.to_thread(_restart, ingest, sink)
             elif response.status_code == 206 and not _range_starts_at(response, ingest.offset):
-                await asyncio.to_thread(ingest.restart)
+                await asyncio.to_thread(_restart, ingest, sink)
                 return "bad content-range"
             batch = bytearray()
             try:
                 async for chunk in response.aiter_raw():
                     batch += chunk
                     if len(batch) >= WRITE_BATCH:
-                        await asyncio.to_thread(ingest.write, bytes(batch))
+                        await asyncio.to_thread(_write, ingest, bytes(batch), sink)
                         batch.clear()
             finally:
                 # Keep what did arrive, even when the transfer broke: the resume starts there.
                 if batch:
-                    await asyncio.shield(asyncio.to_thread(ingest.write, bytes(batch)))
+                    await asyncio.shield(asyncio.to_thread(_write, ingest, bytes(batch), sink))
             return "done"
         finally:
             await response.aclose()
+
+
+class BlobSink(Protocol):
+    def feed(self, data: bytes) -> None: ...
+
+    def restart(self) -> None: ...
+
+
+def _write(ingest: Ingest, data: bytes, sink: BlobSink | None) -> None:
+    ingest.write(data)
+    if sink is not None:
+        sink.feed(data)
+
+
+def _restart(ingest: Ingest, sink: BlobSink | None) -> None:
+    ingest.restart()
+    if sink is not None:
+        sink.restart()
 
 
 def _range_starts_at(response: httpx.Response, offset: int) -> bool:

@@ -34,6 +34,8 @@ OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 READ_CHUNK = 1 << 20
 COPY_BUFFER = 1 << 20
+# tarfile's stream mode copies its whole buffer on each small read: keep it modest.
+TAR_BUFFER = 64 << 10
 
 
 class LayerError(FailedPrecondition):
@@ -58,7 +60,8 @@ class _HashingReader:
         self.raw = raw
         self.compression = compression
         self.hash = hashlib.sha256()
-        self._buffer = b""
+        self._buffer = bytearray()
+        self._pos = 0
         self._zlib: Any = zlib.decompressobj(wbits=31) if compression == "gzip" else None
         self._zstd: Any = None
         if compression == "zstd":
@@ -71,31 +74,40 @@ class _HashingReader:
             while chunk := self.read(READ_CHUNK):
                 parts.append(chunk)
             return b"".join(parts)
-        while len(self._buffer) < size and not self._eof:
+        while len(self._buffer) - self._pos < size and not self._eof:
+            if self._pos:
+                # Drop what was consumed before growing: keeps the buffer about one chunk.
+                del self._buffer[: self._pos]
+                self._pos = 0
             self._fill()
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
-        self.hash.update(data)
+        data = bytes(self._buffer[self._pos : self._pos + size])
+        self._pos += len(data)
         return data
+
+    def _produce(self, chunk: bytes) -> None:
+        if chunk:
+            self.hash.update(chunk)
+            self._buffer += chunk
 
     def _fill(self) -> None:
         try:
             if self._zstd is not None:
                 chunk = self._zstd.read(READ_CHUNK)
                 self._eof = not chunk
-                self._buffer += chunk
+                self._produce(chunk)
                 return
             compressed = self.raw.read(READ_CHUNK)
             if self._zlib is None:
                 self._eof = not compressed
-                self._buffer += compressed
+                self._produce(compressed)
                 return
             if not compressed:
                 self._eof = True
                 if not self._zlib.eof and self._zlib.unused_data == b"":
-                    self._buffer += self._zlib.flush()
+                    self._produce(self._zlib.flush())
                 return
             while compressed:
-                self._buffer += self._zlib.decompress(compressed)
+                self._produce(self._zlib.decompress(compressed))
                 if self._zlib.eof:
                     # Concatenated gzip members: start a new stream on the rest.
                     compressed = self._zlib.unused_data
@@ -106,9 +118,11 @@ class _HashingReader:
             raise LayerError(f"unpack layer: {self.compression} stream is corrupt: {exc}") from exc
 
     def drain(self) -> None:
-        """Read to the end so the diff ID covers the padding after the tar end marker."""
-        while self.read(READ_CHUNK):
-            pass
+        """Decompress to the end so the diff ID covers the padding after the tar end marker."""
+        while not self._eof:
+            self._buffer.clear()
+            self._pos = 0
+            self._fill()
 
 
 def apply_layer(
@@ -116,16 +130,29 @@ def apply_layer(
 ) -> LayerStats:
     """Unpack the layer `blob` into `dest` (an empty directory); return its stats."""
     with open(blob, "rb") as raw:
-        reader = _HashingReader(raw, compression)
-        applier = _Applier(dest, lowers)
-        try:
-            with tarfile.open(fileobj=reader, mode="r|", errorlevel=2) as archive:  # type: ignore[call-overload]
-                for member in archive:
-                    applier.apply(archive, member)
-        except tarfile.TarError as exc:
-            raise LayerError(f"unpack layer `{blob.name}`: bad tar stream: {exc}") from exc
-        reader.drain()
-        applier.finish()
+        return apply_stream(raw, compression, dest, lowers, name=blob.name)
+
+
+def apply_stream(
+    raw: IO[bytes] | Any,
+    compression: str,
+    dest: Path,
+    lowers: Sequence[Path] = (),
+    name: str = "",
+) -> LayerStats:
+    """Unpack a layer read from `raw` (anything with `read(n)`) into `dest`."""
+    reader = _HashingReader(raw, compression)
+    applier = _Applier(dest, lowers)
+    try:
+        with tarfile.open(  # type: ignore[call-overload]
+            fileobj=reader, mode="r|", errorlevel=2, bufsize=TAR_BUFFER
+        ) as archive:
+            for member in archive:
+                applier.apply(archive, member)
+    except tarfile.TarError as exc:
+        raise LayerError(f"unpack layer `{name}`: bad tar stream: {exc}") from exc
+    reader.drain()
+    applier.finish()
     return LayerStats(
         diff_id="sha256:" + reader.hash.hexdigest(), size=applier.size, inodes=applier.inodes
     )

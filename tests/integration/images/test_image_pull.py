@@ -182,9 +182,9 @@ async def test_concurrent_pulls_share_one_download(service, pushed_images, monke
     calls: list[str] = []
     original = RegistryClient.fetch_blob
 
-    async def counting(self, digest, ingest):
+    async def counting(self, digest, ingest, sink=None):
         calls.append(digest)
-        await original(self, digest, ingest)
+        await original(self, digest, ingest, sink)
 
     monkeypatch.setattr(RegistryClient, "fetch_blob", counting)
     ref = pushed_images["layered:latest"]
