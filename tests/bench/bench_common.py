@@ -77,7 +77,7 @@ def print_table(title: str, results: dict[str, dict[str, Samples]], ops: Sequenc
     """results[mode][runtime] → rows per (mode, op): median/p95 per runtime, median ratio."""
     runtimes = [r for r in RUNTIMES if any(r in by_rt for by_rt in results.values())]
     print(f"\n{title}")
-    head = f"{'mode':<16}{'op':<14}"
+    head = f"{'mode':<16}{'op':<16}"
     for name in runtimes:
         head += f"{name + ' med':>16}{'p95':>9}"
     if len(runtimes) == 2:
@@ -86,7 +86,7 @@ def print_table(title: str, results: dict[str, dict[str, Samples]], ops: Sequenc
     print("-" * len(head))
     for mode, by_runtime in results.items():
         for op in ops:
-            line = f"{mode:<16}{op:<14}"
+            line = f"{mode:<16}{op:<16}"
             medians = []
             for name in runtimes:
                 values = by_runtime.get(name, Samples()).ops.get(op, [])
