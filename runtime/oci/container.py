@@ -83,6 +83,7 @@ class Container:
         linux = spec.get("linux") or {}
         fifo = os.path.join(cdir, state.EXEC_FIFO)
         os.mkfifo(fifo, 0o622)
+        os.chmod(fifo, 0o622)  # not the umask's: a non-root container user opens it
         seccomp = process.compile_seccomp(linux)
         init.preload(spec)
         caps = process.prepare_caps(spec["process"])
@@ -109,14 +110,15 @@ class Container:
             fifo_fd=fifo_fd, plan=plan, stdio=stdio, console=console,
             preserve_fds=preserve_fds, no_pivot=no_pivot, no_new_keyring=no_new_keyring,
             seccomp=seccomp, caps=caps, parent_hooks=hooks.has(spec, "prestart", "createRuntime"))
-        for_children = [(k, None) for k in plan.new if k in namespaces.FOR_CHILDREN]
+        ctx.pid_in_child = "user" in plan.new and "pid" in plan.new
+        for_children = [(k, None) for k in plan.new
+                        if k in namespaces.FOR_CHILDREN and not ctx.pid_in_child]
         for_children += [(k, p) for k, p in plan.join if k in namespaces.FOR_CHILDREN]
         with namespaces.ForChildren(sc, for_children):
             pid = os.fork()
             if pid == 0:
                 init.child_main(ctx)
         theirs.close()
-        undo.callback(_kill_and_reap, pid)
         record = {
             "ociVersion": spec.get("ociVersion", ""), "id": container_id, "pid": pid,
             "pid_start": None, "bundle": bundle, "rootfs": spec["root"]["path"],
@@ -125,9 +127,11 @@ class Container:
             "cgroups_path": linux.get("cgroupsPath") or "",
             "config": spec,
         }
+        undo.callback(lambda: _kill_and_reap(record["pid"]))
         mgr.apply(pid)
         ours.send(b"G")
-        _parent_sync(ours, pid, spec, record)
+        pid = _parent_sync(ours, pid, spec, record)
+        record["pid"] = pid
         record["pid_start"] = state.proc_start_time(pid)
         state.save(cdir, record)
         if pid_file:
@@ -291,8 +295,9 @@ def write_pid_file(path: str, pid: int) -> None:
 
 
 def _parent_sync(sock: socket.socket, pid: int, spec: dict[str, Any],
-                 record: dict[str, Any]) -> None:
-    """Serve the init's requests until it reports it is parked (or failed)."""
+                 record: dict[str, Any]) -> int:
+    """Serve the init's requests until it reports it is parked (or failed); returns the
+    init's pid (a grandchild's when the child forked it, see init.py)."""
     import json
 
     while True:
@@ -303,9 +308,14 @@ def _parent_sync(sock: socket.socket, pid: int, spec: dict[str, Any],
         if kind == b"R":
             for w in json.loads(body or b"[]"):
                 log.warning("%s container_id=%s", w, record["id"])
-            return
+            return pid
         if kind == b"E":
             raise InitFailed(body.decode(errors="replace"))
+        if kind == b"P":
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            pid = record["pid"] = int(body)
+            continue
         if kind == b"U":
             namespaces.write_id_maps(pid, spec.get("linux") or {})
         elif kind == b"H":

@@ -4,7 +4,12 @@ exec fifo, then exec the user process when `start` opens the fifo.
 It talks to its parent over a SOCK_SEQPACKET pair, one message per step:
   parent → child  b"G" go (the child is in its cgroup) · b"A" ack of a request
   child → parent  b"U" write my id maps · b"H" run prestart/createRuntime hooks ·
-                  b"R"+json warnings: parked next · b"E"+message: failed
+                  b"R"+json warnings: parked next · b"E"+message: failed ·
+                  b"P"+pid: the init is this grandchild (user + new pid namespace)
+
+With a new user namespace the new pid namespace must be created inside it (else the
+container's root cannot mount its /proc), so the child unshares both and forks the
+real init, which is then re-parented to the caller's subreaper instead of the caller.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ class InitContext:
     seccomp: Any = None
     caps: Any = None
     parent_hooks: bool = False
+    pid_in_child: bool = False
     warnings: list[str] = field(default_factory=list)
 
 
@@ -72,8 +78,13 @@ def child_main(ctx: InitContext) -> NoReturn:
     try:
         _run(ctx)
     except BaseException as exc:  # anything at all must reach the parent, not the caller
-        with contextlib.suppress(BaseException):
-            ctx.sock.send(b"E" + describe(exc).encode(errors="replace")[:60000])
+        msg = describe(exc).encode(errors="replace")[:60000]
+        try:
+            ctx.sock.send(b"E" + msg)
+        except BaseException:
+            # Past the ready message (start, exec): stderr is all that is left.
+            with contextlib.suppress(BaseException):
+                os.write(2, b"pyrunc init: " + msg + b"\n")
     os._exit(1)
 
 
@@ -113,7 +124,11 @@ def _run(ctx: InitContext) -> None:
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
     namespaces.join(sc, [j for j in join_fds if j[0] != "user"], skip=namespaces.FOR_CHILDREN)
-    sc.unshare(plan.unshare_flags(skip=("user", *namespaces.FOR_CHILDREN)))
+    if ctx.pid_in_child:
+        sc.unshare(plan.unshare_flags(skip=("user",)))
+        _fork_init(ctx)
+    else:
+        sc.unshare(plan.unshare_flags(skip=("user", *namespaces.FOR_CHILDREN)))
     if spec.get("hostname"):
         sc.sethostname(spec["hostname"])
     if spec.get("domainname"):
@@ -154,6 +169,16 @@ def _run(ctx: InitContext) -> None:
     if ctx.seccomp is not None and not early_seccomp:
         ctx.seccomp.load()
     os.execve(exe, proc["args"], env)
+
+
+def _fork_init(ctx: InitContext) -> None:
+    """Become the parent of the real init (pid 1 of the new pid namespace), report its
+    host pid, and leave."""
+    pid = os.fork()
+    if pid == 0:
+        return
+    ctx.sock.send(b"P" + str(pid).encode())
+    os._exit(0)
 
 
 def _before_pivot(ctx: InitContext) -> None:

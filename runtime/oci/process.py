@@ -113,6 +113,11 @@ def switch_user(sc: Syscalls, proc: dict[str, Any], caps: Any, *,
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
     sc.prctl(c.PR_SET_KEEPCAPS, 0)
+    if uid != 0:
+        # A uid change made us non-dumpable, which hides /proc/self/fd from ourselves
+        # (the exec fifo is reopened through it). A non-root user cannot write the
+        # host's root-owned interpreter anyway; root keeps the protection until exec.
+        sc.prctl(c.PR_SET_DUMPABLE, 1)
     if caps is not None:
         caps.apply()
 
