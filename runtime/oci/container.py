@@ -330,21 +330,24 @@ def _parent_sync(sock: socket.socket, pid: int, spec: dict[str, Any],
 
 
 def _await_fifo(fd: int, record: dict[str, Any]) -> bool:
-    """Wait for the init's byte on the exec fifo, noticing if it dies meanwhile."""
+    """Wait for the init's byte on the exec fifo, then for its exec (the writer's fd is
+    close-on-exec), noticing if it dies meanwhile."""
     import select
 
     poller = select.poll()
     poller.register(fd, select.POLLIN)
+    got = False
     while True:
         if poller.poll(100):
             try:
-                if os.read(fd, 1):
-                    return True
+                data = os.read(fd, 1)
             except BlockingIOError:
                 continue
-            return False  # writer went away without writing
-        if not state.process_alive(record):
-            return False
+            if not data:
+                return got  # writer closed: exec'd after its byte, or died before it
+            got = True
+        elif not state.process_alive(record):
+            return got
 
 
 def _wait_gone(record: dict[str, Any]) -> None:

@@ -162,7 +162,8 @@ def _run(ctx: InitContext) -> None:
     ctx.sock.close()
     fifo = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
     os.write(fifo, b"0")
-    os.close(fifo)
+    # `fifo` stays open (close-on-exec): `start` sees end-of-file once we have exec'd,
+    # so poststart hooks run after the user process, as the spec wants.
     os.close(ctx.fifo_fd)
     if spec.get("hooks", {}).get("startContainer"):
         _run_container_hooks(ctx, "startContainer")
