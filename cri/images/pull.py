@@ -8,6 +8,7 @@ parallel (bounded) and each unpacks as soon as its blob is complete.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -70,10 +71,17 @@ class Leases:
 
 
 class Shared:
-    """In-process de-duplication: one task per key, awaited by every caller."""
+    """In-process de-duplication: one task per key, awaited by every caller.
 
-    def __init__(self) -> None:
+    One caller giving up does not cancel the work the others wait for. With
+    `cancel_abandoned`, the work is cancelled (and its cleanup awaited) once its last caller
+    has gone; without it, it runs to the end so a retry finds the result.
+    """
+
+    def __init__(self, cancel_abandoned: bool = True) -> None:
         self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._waiters: dict[str, int] = {}
+        self._cancel_abandoned = cancel_abandoned
 
     def running(self, key: str) -> bool:
         return key in self._tasks
@@ -83,10 +91,25 @@ class Shared:
         if task is None:
             task = asyncio.ensure_future(factory())
             self._tasks[key] = task
-            task.add_done_callback(lambda _t: self._tasks.pop(key, None))
-        # Shield: one caller giving up (kubelet timeout) must not cancel the others' work.
-        result: T = await asyncio.shield(task)
-        return result
+            task.add_done_callback(lambda _t: self._forget(key, _t))
+        self._waiters[key] = self._waiters.get(key, 0) + 1
+        try:
+            result: T = await asyncio.shield(task)
+            return result
+        except asyncio.CancelledError:
+            if self._cancel_abandoned and self._waiters.get(key) == 1 and not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+            raise
+        finally:
+            self._waiters[key] -= 1
+            if not self._waiters[key]:
+                del self._waiters[key]
+
+    def _forget(self, key: str, task: asyncio.Task[Any]) -> None:
+        if self._tasks.get(key) is task:
+            del self._tasks[key]
 
 
 class Puller:
@@ -108,7 +131,7 @@ class Puller:
         self._unpacks = asyncio.Semaphore(config.max_concurrent_unpacks)
         self._blobs = Shared()
         self._layers = Shared()
-        self._pulls = Shared()
+        self._pulls = Shared(cancel_abandoned=False)
         self.platform = config.target_platform()
         self.gate = PullGate()
 

@@ -125,3 +125,34 @@ async def test_mirror_fallback_in_order(make_service, proxy, registry, layered_r
     service = make_service()
     assert await pull(service, f"{upstream}/{layered_repo}") == LAYERED.id
     assert any("/manifests/v1" in path for (_, path, _) in proxy.requests)
+
+
+async def test_server_ignoring_range_restarts_and_unpacks_from_the_blob(service, proxy,
+                                                                        layered_repo):
+    proxy.fault(BIG_LAYER.digest, "cut", times=1)
+    proxy.fault(BIG_LAYER.digest, "norange")
+    record = await service.manager.pull(f"{proxy.host}/{layered_repo}")
+    assert record.id == LAYERED.id
+    assert (record.layer_dirs[0] / "bin/busybox").stat().st_size > 500_000
+    assert all(s.kind == "committed" for s in service.manager.snapshotter.list())
+
+
+async def test_hostile_layer_is_refused_and_leaves_nothing(service, registry, tmp_path):
+    import tarfile
+
+    from tests.fixtures.images import LayerBuilder, build_image, busybox_layer
+
+    evil = tarfile.TarInfo("../../escaped")
+    evil.size = 4
+    hostile = LayerBuilder().raw(evil, b"evil").build()
+    image = build_image([busybox_layer(), hostile])
+    ref = registry.push(image, "faults/hostile", "v1")
+    from pycri.cri.images.unpack import LayerError
+
+    with pytest.raises(LayerError, match="escapes the layer"):
+        await pull(service, ref)
+    manager = service.manager
+    assert manager.images.list() == []
+    assert all(s.kind == "committed" for s in manager.snapshotter.list())
+    assert not (manager.snapshotter.root.parent / "escaped").exists()
+    assert not (manager.snapshotter.root / "escaped").exists()
