@@ -197,6 +197,10 @@ def test_many_cycles_leave_nothing_behind(cri: CriEnv) -> None:
         sandbox_id = cri.client.run_pod_sandbox(cri.pod_config(f"cycle-{n}"))
         cri.client.stop_pod_sandbox(sandbox_id)
         cri.client.remove_pod_sandbox(sandbox_id)
+    # A destroyed namespace's veth peers go away in the kernel's own time: allow it a moment.
+    deadline = time.monotonic() + 10
+    while snapshot() != before and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert snapshot() == before
     shims = subprocess.run(["pgrep", "-f", f"--run-root {cri.tmp}"], capture_output=True,
                            text=True).stdout.split()
