@@ -597,7 +597,16 @@ class BenchWorld:
 
     # -- CRI configs the benches share -----------------------------------------------------
 
-    def pod_config(self, name: str, host_port: int = 0) -> pb.PodSandboxConfig:
+    @staticmethod
+    def namespace_options(share_pid: bool) -> pb.NamespaceOption:
+        """What kubelet sends: the pod's network and IPC, a PID namespace per container
+        unless the pod shares one (CRI's zero value, POD, would mean shared)."""
+        pid = pb.NamespaceMode.POD if share_pid else pb.NamespaceMode.CONTAINER
+        return pb.NamespaceOption(network=pb.NamespaceMode.POD, pid=pid,
+                                  ipc=pb.NamespaceMode.POD)
+
+    def pod_config(self, name: str, host_port: int = 0,
+                   share_pid: bool = False) -> pb.PodSandboxConfig:
         uid = f"{name}-{self.tag}"
         log_dir = self.root / "logs" / uid
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -611,15 +620,19 @@ class BenchWorld:
             log_directory=str(log_dir),
             port_mappings=ports,
             labels={"bench": self.tag},
-            linux=pb.LinuxPodSandboxConfig(cgroup_parent=self.cgroup_parent),
+            linux=pb.LinuxPodSandboxConfig(
+                cgroup_parent=self.cgroup_parent,
+                security_context=pb.LinuxSandboxSecurityContext(
+                    namespace_options=self.namespace_options(share_pid))),
         )
 
-    def sleep_container(self, name: str = "sleep") -> pb.ContainerConfig:
+    def sleep_container(self, name: str = "sleep", share_pid: bool = False) -> pb.ContainerConfig:
         return pb.ContainerConfig(
             metadata=pb.ContainerMetadata(name=name, attempt=0),
             image=pb.ImageSpec(image=self.busybox_ref),
             command=["/bin/sleep", "3600"],
             log_path=f"{name}.log",
             labels={"bench": self.tag},
-            linux=pb.LinuxContainerConfig(),
+            linux=pb.LinuxContainerConfig(security_context=pb.LinuxContainerSecurityContext(
+                namespace_options=self.namespace_options(share_pid))),
         )
