@@ -16,7 +16,7 @@ from pycri.runtime.sys import constants as c
 
 def is_unified(root: str = "/sys/fs/cgroup") -> bool:
     try:
-        return os.statvfs(root).f_fsid != 0 and _fstype(root) == "cgroup2"
+        return _fstype(root) == "cgroup2"
     except OSError:
         return False
 
@@ -45,8 +45,20 @@ def v1_hierarchies() -> list[tuple[str, str]]:
     return out
 
 
+_remembered: dict[str, str] | None = None
+
+
+def remember_own() -> None:
+    """Read our cgroups before a new cgroup namespace re-roots /proc/self/cgroup at "/"."""
+    global _remembered
+    _remembered = None
+    _remembered = own_cgroups()
+
+
 def own_cgroups() -> dict[str, str]:
     """controller(s) -> path of this process, from /proc/self/cgroup."""
+    if _remembered is not None:
+        return _remembered
     out: dict[str, str] = {}
     with open("/proc/self/cgroup") as f:
         for line in f:

@@ -113,6 +113,10 @@ def _run(ctx: InitContext) -> None:
     for fd in range(3, 3 + ctx.preserve_fds):
         os.set_inheritable(fd, True)
     _expect(ctx.sock, b"G")
+    if any(m.get("type") in ("cgroup", "cgroup2") for m in spec.get("mounts") or ()):
+        from pycri.runtime.oci import cgroupfs_mount
+
+        cgroupfs_mount.remember_own()
     join_fds = namespaces.open_joins(plan.join)
     in_userns = plan.has("user")
     namespaces.join(sc, [j for j in join_fds if j[0] == "user"])
