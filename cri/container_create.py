@@ -37,7 +37,7 @@ def log_path_of(sandbox_config: Any, config: Any) -> str:
             f"create container: log_path `{config.log_path}` must be relative to the pod's "
             "log_directory"
         )
-    directory = sandbox_config.log_directory
+    directory = str(sandbox_config.log_directory)
     if not directory or not os.path.isabs(directory):
         raise InvalidArgument(
             f"create container: log path `{config.log_path}` needs an absolute pod "

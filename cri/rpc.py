@@ -20,6 +20,8 @@ from pycri.cri.errors import status_for
 
 log = logging.getLogger("pycri.rpc")
 
+Context = grpc.aio.ServicerContext[Any, Any]
+
 _ID_FIELDS = ("pod_sandbox_id", "container_id")
 # Polled constantly by kubelet: logged at DEBUG so the INFO log stays readable.
 _QUIET = frozenset({"Version", "Status", "ListPodSandbox", "ListContainers", "ImageFsInfo",
@@ -59,7 +61,7 @@ def _log_call(method: str, request: Message, started: float, code: grpc.StatusCo
 
 
 def _unary(method: str, impl: Callable[..., Any]) -> Callable[..., Any]:
-    async def call(request: Message, context: grpc.aio.ServicerContext) -> Any:
+    async def call(request: Message, context: Context) -> Any:
         started = time.monotonic()
         try:
             response = await impl(request, context)
@@ -76,7 +78,7 @@ def _unary(method: str, impl: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _streaming(method: str, impl: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
-    async def call(request: Message, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    async def call(request: Message, context: Context) -> AsyncIterator[Any]:
         started = time.monotonic()
         try:
             async for item in impl(request, context):
@@ -95,11 +97,11 @@ def _streaming(method: str, impl: Callable[..., AsyncIterator[Any]]) -> Callable
 def _unimplemented(service: str, method: MethodDescriptor) -> Callable[..., Any]:
     text = f"{service}/{method.name} is not implemented by pycri yet"
 
-    async def unary(request: Message, context: grpc.aio.ServicerContext) -> Any:
+    async def unary(request: Message, context: Context) -> Any:
         log.info("rpc method=%s code=UNIMPLEMENTED", method.name)
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, text)
 
-    async def stream(request: Message, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    async def stream(request: Message, context: Context) -> AsyncIterator[Any]:
         log.info("rpc method=%s code=UNIMPLEMENTED", method.name)
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, text)
         yield  # pragma: no cover - marks this function as an async generator
@@ -118,7 +120,7 @@ def generic_handler(
 ) -> grpc.GenericRpcHandler:
     """A handler for every method of `descriptor`, served by `implementations` where they can."""
     impls = list(implementations)
-    handlers: dict[str, grpc.RpcMethodHandler] = {}
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
     for method in descriptor.methods:
         request_cls = getattr(message_classes, method.input_type.name)
         response_cls = getattr(message_classes, method.output_type.name)

@@ -11,7 +11,7 @@ from pycri.cri.context import RuntimeContext
 from pycri.cri.records import SandboxRecord, SandboxState
 
 
-def _state(record: SandboxRecord) -> int:
+def _state(record: SandboxRecord) -> Any:
     if record.state == SandboxState.READY:
         return pb.PodSandboxState.SANDBOX_READY
     return pb.PodSandboxState.SANDBOX_NOTREADY

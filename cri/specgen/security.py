@@ -137,11 +137,11 @@ def apparmor_profile(context: Any, host_has_apparmor: bool) -> str | None:
                 raise InvalidArgument(
                     f"apparmor profile `{name}`: AppArmor is not enabled on this host"
                 )
-            return name
+            return str(name)
         return "pycri-default" if host_has_apparmor and not context.privileged else None
     legacy = context.apparmor_profile
     if legacy and legacy not in ("unconfined", "runtime/default"):
         if not host_has_apparmor:
             raise InvalidArgument(f"apparmor profile `{legacy}`: AppArmor is not enabled")
-        return legacy.removeprefix("localhost/")
+        return str(legacy).removeprefix("localhost/")
     return None
