@@ -113,6 +113,8 @@ async def _create(rt: RuntimeContext, sandbox: SandboxRecord, sandbox_config: An
     bundle = Path(rt.config.state) / "bundles" / container_id
     rootfs_dir = bundle / "rootfs"
     status = ContainerStatus(image_id=image.id, image_name=config.image.image,
+                             repo_tag=next(iter(image.repo_tags), ""),
+                             repo_digest=next(iter(image.repo_digests), ""),
                              log_path=log_path, bundle=str(bundle))
     record = ContainerRecord(
         id=container_id, sandbox_id=sandbox.id, name=config.metadata.name,

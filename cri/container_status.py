@@ -24,9 +24,15 @@ def _config(record: ContainerRecord) -> Any:
 
 
 def _image_spec(record: ContainerRecord, config: Any) -> Any:
-    return pb.ImageSpec(image=record.status.image_id or config.image.image,
+    """The image as kubelet shows it: a tag when the image has one, else its ID."""
+    return pb.ImageSpec(image=record.status.repo_tag or record.status.image_id,
                         annotations=config.image.annotations,
                         user_specified_image=config.image.image)
+
+
+def _image_ref(record: ContainerRecord) -> str:
+    """A pullable reference (repo digest) when known; kubelet reports it as the imageID."""
+    return record.status.repo_digest or record.image_ref
 
 
 def to_status(rt: RuntimeContext, record: ContainerRecord) -> Any:
@@ -35,7 +41,7 @@ def to_status(rt: RuntimeContext, record: ContainerRecord) -> Any:
     status = pb.ContainerStatus(
         id=record.id, metadata=config.metadata, state=_STATES[record.state],
         created_at=record.created_at, started_at=s.started_at, finished_at=s.finished_at,
-        exit_code=s.exit_code, image=_image_spec(record, config), image_ref=record.image_ref,
+        exit_code=s.exit_code, image=_image_spec(record, config), image_ref=_image_ref(record),
         reason=s.reason, message=s.message, labels=config.labels,
         annotations=config.annotations, log_path=s.log_path, image_id=record.image_ref,
     )
@@ -84,7 +90,7 @@ def _container(record: ContainerRecord) -> Any:
     config = _config(record)
     return pb.Container(
         id=record.id, pod_sandbox_id=record.sandbox_id, metadata=config.metadata,
-        image=_image_spec(record, config), image_ref=record.image_ref,
+        image=_image_spec(record, config), image_ref=_image_ref(record),
         state=_STATES[record.state], created_at=record.created_at, labels=config.labels,
         annotations=config.annotations, image_id=record.image_ref,
     )

@@ -82,6 +82,8 @@ def sandbox_name_key(name: str, namespace: str, uid: str, attempt: int) -> str:
 class ContainerStatus:
     image_id: str = ""
     image_name: str = ""
+    repo_tag: str = ""
+    repo_digest: str = ""
     pid: int = 0
     started_at: int = 0
     finished_at: int = 0
