@@ -11,8 +11,6 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from pycri.runtime.oci.errors import RuntimeError_
-
 log = logging.getLogger("pyrunc")
 
 DEFAULT_ROOT = "/run/pyrunc"
@@ -154,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise Unsupported("--systemd-cgroup: the systemd cgroup driver is not supported")
         rc: int = args.fn(args)
         return rc
-    except (RuntimeError_, OSError, ValueError) as exc:
+    except Exception as exc:  # every failure must end as one error line for the shim
         msg = str(exc) if not isinstance(exc, OSError) or not exc.strerror else exc.strerror
         log.error("%s", msg, exc_info=args.debug)
         if args.log or args.log_format == "json":
