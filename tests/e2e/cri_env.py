@@ -44,6 +44,7 @@ class CriEnv:
     bridge: str
     tmp: Path
     log_dir: Path
+    network: str = ""
 
     def restart(self, kill: bool = True) -> None:
         if kill:
@@ -94,10 +95,10 @@ class CriEnv:
 def make_env(tmp: Path, busybox_ref: str) -> Iterator[CriEnv]:
     tag = f"{random.randrange(1 << 16):04x}"
     subnet = f"10.{random.randrange(150, 190)}.{random.randrange(256)}.0/24"
-    write_network(tmp / "net.d", tag, subnet)
+    network = write_network(tmp / "net.d", tag, subnet)
     daemon = start_daemon(tmp)
     env = CriEnv(daemon, CriClient(f"unix://{daemon.socket}", timeout=60), busybox_ref,
-                 f"pe2e{tag}", tmp, tmp / "logs")
+                 f"pe2e{tag}", tmp, tmp / "logs", network["name"])
     try:
         env.client.pull_image(busybox_ref)
         yield env

@@ -187,8 +187,8 @@ def test_many_cycles_leave_nothing_behind(cri: CriEnv) -> None:
         mounts = Path("/proc/self/mountinfo").read_text().count(str(cri.tmp))
         veths = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True
                                ).stdout.count(f"master {cri.bridge}")
-        rules = len(subprocess.run(["iptables-save"], capture_output=True, text=True
-                                   ).stdout.splitlines())
+        rules = subprocess.run(["iptables-save"], capture_output=True, text=True
+                               ).stdout.count(cri.network)
         return mounts, veths, rules
 
     cycles = int(os.environ.get("PYCRI_E2E_CYCLES", "20"))
@@ -202,6 +202,51 @@ def test_many_cycles_leave_nothing_behind(cri: CriEnv) -> None:
     while snapshot() != before and time.monotonic() < deadline:
         time.sleep(0.2)
     assert snapshot() == before
-    shims = subprocess.run(["pgrep", "-f", f"--run-root {cri.tmp}"], capture_output=True,
+    shims = subprocess.run(["pgrep", "-f", "--", f"--run-root {cri.tmp}"], capture_output=True,
                            text=True).stdout.split()
     assert shims == []
+
+
+def test_retry_after_client_timeout_gets_the_same_pod(cri: CriEnv) -> None:
+    pod = cri.pod_config("slow-retry")
+    with pytest.raises(grpc.RpcError) as caught:
+        cri.client.runtime.RunPodSandbox(pb.RunPodSandboxRequest(config=pod), timeout=0.02)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    sandbox_id = cri.client.run_pod_sandbox(pod)
+    try:
+        assert [p.id for p in cri.client.list_pod_sandboxes()
+                if p.metadata.name == "slow-retry"] == [sandbox_id]
+    finally:
+        cri.client.stop_pod_sandbox(sandbox_id)
+        cri.client.remove_pod_sandbox(sandbox_id)
+
+
+def test_exit_while_daemon_down_is_reported_after_restart(cri: CriEnv) -> None:
+    pod = cri.pod_config("exit-while-down")
+    sandbox_id, container_id = cri.run(pod, "short", ["sh", "-c", "sleep 1; exit 42"])
+    cri.daemon.process.kill()
+    cri.daemon.process.wait()
+    time.sleep(2)
+    cri.restart(kill=False)
+    try:
+        status = cri.wait_exit(container_id)
+        assert (status.exit_code, status.reason) == (42, "Error")
+    finally:
+        cri.client.stop_pod_sandbox(sandbox_id)
+        cri.client.remove_pod_sandbox(sandbox_id)
+
+
+def test_killed_shim_marks_containers_exited_and_pod_cleans_up(cri: CriEnv) -> None:
+    pod = cri.pod_config("shim-killed")
+    sandbox_id, container_id = cri.run(pod, "main", ["sleep", "300"])
+    shim = subprocess.run(["pgrep", "-o", "-f", "--", f"--id {sandbox_id}"], capture_output=True,
+                          text=True).stdout.split()
+    assert len(shim) == 1
+    os.kill(int(shim[0]), 9)
+    try:
+        status = cri.wait_exit(container_id)
+        assert status.exit_code == 255
+    finally:
+        cri.client.stop_pod_sandbox(sandbox_id)
+        cri.client.remove_pod_sandbox(sandbox_id)
+    assert str(cri.tmp) not in Path("/proc/self/mountinfo").read_text()
