@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from pycri.api.cri import pb
+from pycri.cri import filters
 from pycri.cri.context import RuntimeContext
 from pycri.cri.records import ContainerRecord, ContainerState
 
@@ -74,16 +75,8 @@ async def status(rt: RuntimeContext, request: Any, context: Any) -> Any:
 
 
 def matches(record: ContainerRecord, flt: Any) -> bool:
-    if flt is None:
-        return True
-    if flt.id and not record.id.startswith(flt.id):
-        return False
-    if flt.pod_sandbox_id and not record.sandbox_id.startswith(flt.pod_sandbox_id):
-        return False
-    if flt.HasField("state") and _STATES[record.state] != flt.state.state:
-        return False
-    labels = _config(record).labels
-    return all(labels.get(k) == v for k, v in flt.label_selector.items())
+    return filters.matches(flt, record_id=record.id, sandbox_id=record.sandbox_id,
+                           state=_STATES[record.state], labels=lambda: _config(record).labels)
 
 
 def _container(record: ContainerRecord) -> Any:

@@ -60,17 +60,23 @@ def _log_call(method: str, request: Message, started: float, code: grpc.StatusCo
             _context_of(request), extra)
 
 
+async def _fail(method: str, request: Message, started: float, context: Context,
+                exc: Exception) -> None:
+    """Log the failed call once and end it with the status its error maps to."""
+    code, message = status_for(exc)
+    if code == grpc.StatusCode.INTERNAL:
+        log.error("rpc method=%s unexpected error", method, exc_info=exc)
+    _log_call(method, request, started, code, message)
+    await context.abort(code, message)
+
+
 def _unary(method: str, impl: Callable[..., Any]) -> Callable[..., Any]:
     async def call(request: Message, context: Context) -> Any:
         started = time.monotonic()
         try:
             response = await impl(request, context)
         except Exception as exc:
-            code, message = status_for(exc)
-            if code == grpc.StatusCode.INTERNAL:
-                log.exception("rpc method=%s unexpected error", method)
-            _log_call(method, request, started, code, message)
-            await context.abort(code, message)
+            await _fail(method, request, started, context, exc)
         _log_call(method, request, started, grpc.StatusCode.OK)
         return response
 
@@ -84,11 +90,7 @@ def _streaming(method: str, impl: Callable[..., AsyncIterator[Any]]) -> Callable
             async for item in impl(request, context):
                 yield item
         except Exception as exc:
-            code, message = status_for(exc)
-            if code == grpc.StatusCode.INTERNAL:
-                log.exception("rpc method=%s unexpected error", method)
-            _log_call(method, request, started, code, message)
-            await context.abort(code, message)
+            await _fail(method, request, started, context, exc)
         _log_call(method, request, started, grpc.StatusCode.OK)
 
     return call

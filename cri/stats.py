@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pycri.api.cri import pb
-from pycri.cri import stats_cgroup, stats_net
+from pycri.cri import filters, stats_cgroup, stats_net
 from pycri.cri.pod_cgroup import container_cgroup, pod_cgroup
 from pycri.cri.records import ContainerRecord, ContainerState, SandboxRecord
 from pycri.cri.stats_cgroup import CgroupDirs, PsiSwitch, Sample
@@ -278,24 +278,10 @@ def _network(counters: stats_net.Counters, timestamp: int) -> Any:
 
 def container_matches(record: ContainerRecord, flt: Any) -> bool:
     """ContainerStatsFilter: id and pod id by prefix, labels exactly."""
-    if flt is None:
-        return True
-    if flt.id and not record.id.startswith(flt.id):
-        return False
-    if flt.pod_sandbox_id and not record.sandbox_id.startswith(flt.pod_sandbox_id):
-        return False
-    if not flt.label_selector:
-        return True
-    labels = pb.ContainerConfig.FromString(record.config).labels
-    return all(labels.get(k) == v for k, v in flt.label_selector.items())
+    return filters.matches(flt, record_id=record.id, sandbox_id=record.sandbox_id,
+                           labels=lambda: pb.ContainerConfig.FromString(record.config).labels)
 
 
 def pod_matches(record: SandboxRecord, flt: Any) -> bool:
-    if flt is None:
-        return True
-    if flt.id and not record.id.startswith(flt.id):
-        return False
-    if not flt.label_selector:
-        return True
-    labels = pb.PodSandboxConfig.FromString(record.config).labels
-    return all(labels.get(k) == v for k, v in flt.label_selector.items())
+    return filters.matches(flt, record_id=record.id,
+                           labels=lambda: pb.PodSandboxConfig.FromString(record.config).labels)
