@@ -9,7 +9,7 @@ from typing import Any
 
 from pycri.api.cri import pb
 from pycri.cri.context import RuntimeContext
-from pycri.cri.records import ContainerRecord, ContainerState
+from pycri.cri.records import ContainerRecord, ContainerState, now_ns
 from pycri.runtime.task.errors import NotFound as ShimNotFound
 from pycri.runtime.task.errors import ShimGone
 
@@ -79,12 +79,10 @@ async def mark_exited(rt: RuntimeContext, record: ContainerRecord, exit_record: 
     status = record.status
     if exit_record is not None:
         status.exit_code = int(exit_record.exit_code)
-        status.finished_at = int(exit_record.exited_at)
+        status.finished_at = int(exit_record.exited_at) or now_ns()
         status.reason = exit_record.reason or ("Completed" if status.exit_code == 0 else "Error")
         status.message = exit_record.message or ""
     else:
-        from pycri.cri.records import now_ns
-
         status.exit_code, status.finished_at = 255, now_ns()
         status.reason, status.message = "Unknown", "the container's shim is gone"
     record.state = ContainerState.EXITED

@@ -9,6 +9,7 @@ from typing import Any
 
 from pycri.cri.container_stop import mark_exited
 from pycri.cri.context import RuntimeContext
+from pycri.cri.records import ContainerState, SandboxState
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,25 @@ async def _apply(rt: RuntimeContext, event: dict[str, Any]) -> None:
     await mark_exited(rt, record, exit_record)
 
 
+async def settle_interrupted(rt: RuntimeContext) -> None:
+    """Records a crash left half-made become visible as not ready / exited, so kubelet's
+    garbage collection removes them through the ordinary Remove calls."""
+    for sandbox in list(rt.state.sandboxes.values()):
+        if sandbox.state == SandboxState.CREATING:
+            sandbox.state = SandboxState.NOTREADY
+            await rt.state.save_sandbox(sandbox)
+            log.warning("pod sandbox was being created when pycri stopped pod_id=%s", sandbox.id)
+    for container in list(rt.state.containers.values()):
+        if container.state == ContainerState.CREATING:
+            container.state = ContainerState.CREATED
+            await mark_exited(rt, container, SimpleNamespace(
+                exit_code=255, exited_at=0, reason="Unknown",
+                message="pycri stopped while this container was being created"))
+
+
 async def reconnect(rt: RuntimeContext) -> None:
     """On start: find every pod's shim again; containers of dead shims get their exits."""
+    await settle_interrupted(rt)
     by_sandbox: dict[str, list[str]] = {sid: [] for sid in rt.state.sandboxes}
     for container in rt.state.containers.values():
         by_sandbox.setdefault(container.sandbox_id, []).append(container.id)

@@ -65,3 +65,6 @@ class PodAndContainerService:
 
     async def ReopenContainerLog(self, request: Any, context: Any) -> Any:
         return await container_update.reopen_log(self.rt, request, context)
+
+    async def UpdatePodSandboxResources(self, request: Any, context: Any) -> Any:
+        return await sandbox_status.update_resources(self.rt, request, context)

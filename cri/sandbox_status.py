@@ -74,3 +74,10 @@ def listed(rt: RuntimeContext, flt: Any) -> list[Any]:
 async def list_sandboxes(rt: RuntimeContext, request: Any, context: Any) -> Any:
     flt = request.filter if request.HasField("filter") else None
     return pb.ListPodSandboxResponse(items=listed(rt, flt))
+
+
+async def update_resources(rt: RuntimeContext, request: Any, context: Any) -> Any:
+    """Pod-level cgroups belong to kubelet (it names the parent); nothing here to resize
+    beyond recording that the pod exists."""
+    rt.state.sandbox(request.pod_sandbox_id)
+    return pb.UpdatePodSandboxResourcesResponse()
