@@ -13,8 +13,12 @@ iptables rules that name the run's network, and the registry, and compares the h
 the snapshot taken at the start.
 
 containerd 1.6 keeps two things outside its configured dirs: shim sockets in
-/run/containerd/s (removed here when the shim does not) and CNI result caches in
-/var/lib/cni/results (removed by its CNI DEL; swept here by network name).
+/run/containerd/s (each shim removes its own; the dirs go only if this run created them and
+they are empty, as another containerd may use them) and CNI result caches in
+/var/lib/cni/results (removed by its CNI DEL; swept here by network name). Its tasks
+service needs the v1 linux runtime plugin loaded even though pods use runc.v2.
+
+Host checks and sweeps are in `bench_host`, the pause and sleep images in `bench_images`.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ import json
 import logging
 import os
 import secrets
-import shlex
 import shutil
 import signal
 import subprocess
@@ -40,216 +43,29 @@ import grpc
 
 from pycri.api.cri import pb
 from pycri.cri.client import CriClient
-from tests.fixtures.images import BUSYBOX, Image, LayerBuilder, build_image
+from tests.bench.bench_host import (
+    CGROUP_ROOT,
+    PORTMAP_SHARED,
+    HostSnapshot,
+    drop_iptables,
+    mount_points,
+    processes_matching,
+    remove_cgroups,
+    run_text,
+    unmount_under,
+)
+from tests.bench.bench_images import build_pause_image, build_sleep_image
 from tests.fixtures.registry import LocalRegistry
 
 log = logging.getLogger(__name__)
 
 CONTAINERD = "/usr/bin/containerd"
 CNI_BIN_DIR = "/usr/lib/cni"
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 CONTAINERD_SHIM_DIR = Path("/run/containerd")
 CNI_RESULTS = Path("/var/lib/cni/results")
-PORTMAP_SHARED = ("CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SNAT", "CNI-HOSTPORT-MASQ",
-                  "CNI-HOSTPORT-SETMARK")
-
-# A pause process of our own: exits on SIGINT/SIGTERM, reaps children, sleeps otherwise.
-PAUSE_C = r"""
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-static void quit(int sig) { (void)sig; _exit(0); }
-static void reap(int sig) { (void)sig; while (waitpid(-1, 0, WNOHANG) > 0) {} }
-int main(void) {
-    struct sigaction sa = {0};
-    sa.sa_handler = quit;
-    sigaction(SIGINT, &sa, 0);
-    sigaction(SIGTERM, &sa, 0);
-    sa.sa_handler = reap;
-    sa.sa_flags = SA_NOCLDSTOP | SA_RESTART;
-    sigaction(SIGCHLD, &sa, 0);
-    for (;;) pause();
-}
-"""
 
 
-# -- host hygiene ------------------------------------------------------------------------
-
-
-def _run(*argv: str) -> str:
-    return subprocess.run(argv, capture_output=True, text=True).stdout
-
-
-def iptables_lines() -> list[str]:
-    return _run("iptables-save").splitlines()
-
-
-def link_names() -> set[str]:
-    return {json_link["ifname"] for json_link in json.loads(_run("ip", "-j", "link") or "[]")}
-
-
-def mount_points() -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f]
-
-
-@dataclass
-class HostSnapshot:
-    """What a run may leave behind: links, mounts, iptables lines and processes."""
-
-    links: set[str]
-    mounts: list[str]
-    iptables: list[str]
-
-    @classmethod
-    def take(cls) -> HostSnapshot:
-        return cls(link_names(), mount_points(), iptables_lines())
-
-    def leftovers(self, tags: tuple[str, ...]) -> list[str]:
-        """Things present now that were not before and name one of `tags`.
-
-        Other engineers' tests run beside the bench, so only what carries the run's tags
-        (its temp dir, bridge, network name, subnet) is counted. A leaked netns shows as a
-        mount under the temp dir, a leaked veth as a link whose master is the bridge.
-        """
-        now = HostSnapshot.take()
-        found = [f"link {name}" for name in sorted(now.links - self.links)
-                 if any(t in name for t in tags)]
-        before_mounts = set(self.mounts)
-        found += [f"mount {m}" for m in now.mounts
-                  if m not in before_mounts and any(t in m for t in tags)]
-        before_rules = set(self.iptables)
-        found += [f"iptables {r}" for r in now.iptables
-                  if r not in before_rules and any(t in r for t in tags)]
-        found += [f"process {p}" for p in processes_matching(tags)]
-        return found
-
-
-def processes_matching(tags: tuple[str, ...]) -> list[str]:
-    """`pid cmdline` of live processes whose command line names one of `tags`."""
-    found = []
-    me = os.getpid()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
-                errors="replace").strip()
-        except OSError:
-            continue
-        if cmdline and any(t in cmdline for t in tags):
-            found.append(f"{entry.name} {cmdline}")
-    return found
-
-
-def unmount_under(prefix: str) -> None:
-    """Lazily unmount everything mounted below `prefix`, deepest first."""
-    for point in sorted({m for m in mount_points() if m.startswith(prefix)},
-                        key=len, reverse=True):
-        subprocess.run(["umount", "-l", point], capture_output=True)
-
-
-def remove_cgroups(parent: str) -> None:
-    """rmdir the cgroup `parent` (and its children) in every hierarchy, deepest first."""
-    rel = parent.strip("/")
-    for hierarchy in CGROUP_ROOT.iterdir():
-        top = hierarchy / rel
-        if not top.is_dir():
-            continue
-        dirs = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts),
-                      reverse=True)
-        for directory in [*dirs, top]:
-            _rmdir_cgroup(directory)
-
-
-def _rmdir_cgroup(directory: Path) -> None:
-    for _ in range(50):
-        try:
-            directory.rmdir()
-            return
-        except FileNotFoundError:
-            return
-        except OSError:
-            # a process still exiting keeps the cgroup busy for a moment
-            procs = directory / "cgroup.procs"
-            with contextlib.suppress(OSError):
-                for pid in procs.read_text().split():
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(int(pid), signal.SIGKILL)
-            time.sleep(0.05)
-    log.warning("cgroup left behind path=%s", directory)
-
-
-def drop_iptables(tags: tuple[str, ...], created_shared: list[str]) -> None:
-    """Delete rules naming `tags`, chains only they jumped to, and portmap's shared chains
-    when this run created them and nothing else uses them."""
-    table = ""
-    chains: set[str] = set()
-    for line in iptables_lines():
-        if line.startswith("*"):
-            table = line[1:]
-        elif line.startswith("-A ") and any(t in line for t in tags):
-            argv = shlex.split(line)
-            if "-j" in argv:
-                target = argv[argv.index("-j") + 1]
-                if target.startswith("CNI-") and target not in PORTMAP_SHARED:
-                    chains.add(f"{table} {target}")
-            subprocess.run(["iptables", "-t", table, "-D", *argv[1:]], capture_output=True)
-    for entry in chains:
-        table, chain = entry.split()
-        subprocess.run(["iptables", "-t", table, "-F", chain], capture_output=True)
-        subprocess.run(["iptables", "-t", table, "-X", chain], capture_output=True)
-    rules = iptables_lines()
-    if any(line.startswith("-A CNI-HOSTPORT-DNAT") for line in rules):
-        return
-    for line in rules:
-        if line.startswith("-A ") and any(f"-j {c}" in line for c in created_shared):
-            subprocess.run(["iptables", "-t", "nat", "-D", *shlex.split(line)[1:]],
-                           capture_output=True)
-    for chain in created_shared:
-        subprocess.run(["iptables", "-t", "nat", "-F", chain], capture_output=True)
-        subprocess.run(["iptables", "-t", "nat", "-X", chain], capture_output=True)
-
-
-# -- images and network ------------------------------------------------------------------
-
-
-def build_pause_image(workdir: Path) -> tuple[Image, str]:
-    """A static pause binary (gcc) in a one-file image; busybox `sleep` when gcc fails."""
-    source, binary = workdir / "pause.c", workdir / "pause"
-    source.write_text(PAUSE_C)
-    built = subprocess.run(["gcc", "-static", "-Os", "-s", "-o", str(binary), str(source)],
-                           capture_output=True)
-    if built.returncode == 0:
-        layer = LayerBuilder().file("pause", binary.read_bytes(), mode=0o755).build("gzip")
-        return build_image([layer], {"Entrypoint": ["/pause"]}), "static pause"
-    log.warning("gcc failed, pause is busybox sleep: %s", built.stderr[-300:])
-    return build_pause_fallback(), "busybox sleep"
-
-
-def build_sleep_image() -> Image:
-    """busybox-static with applets as symlinks.
-
-    Not the fixture's busybox image: its hardlink entries carry mode 0644, and containerd
-    applies a hardlink's header mode to the shared inode, so every applet (busybox too)
-    ends up not executable there.
-    """
-    layer = LayerBuilder()
-    for directory in ("bin", "etc", "proc", "sys", "dev", "run", "var", "root"):
-        layer.dir(directory, mode=0o700 if directory == "root" else 0o755)
-    layer.dir("tmp", mode=0o1777)
-    layer.file("bin/busybox", Path(BUSYBOX).read_bytes(), mode=0o755)
-    for applet in ("sh", "sleep", "cat", "echo", "ls", "true"):
-        layer.symlink(f"bin/{applet}", "busybox")
-    layer.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
-    layer.file("etc/group", b"root:x:0:\n")
-    path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-    return build_image([layer.build("gzip")], {"Env": [path], "Cmd": ["sh"]})
-
-
-def build_pause_fallback() -> Image:
-    return build_image(build_sleep_image().layers,
-                       {"Entrypoint": ["/bin/sleep"], "Cmd": ["2147483647"]})
+# -- network -------------------------------------------------------------------------------
 
 
 @dataclass
@@ -274,7 +90,7 @@ class BenchNetwork:
 
 def pick_subnet() -> str:
     """A /20 in 10.200-10.239 that no address or route on the host overlaps."""
-    used = _run("ip", "-4", "route") + _run("ip", "-4", "addr")
+    used = run_text("ip", "-4", "route") + run_text("ip", "-4", "addr")
     for _ in range(100):
         second, third = secrets.randbelow(40) + 200, secrets.randbelow(16) * 16
         prefix = f"10.{second}.{third}."
