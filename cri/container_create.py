@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pycri.api.cri import pb
-from pycri.cri import rootfs
+from pycri.cri import image_volumes, rootfs
 from pycri.cri.context import RuntimeContext, caller_gone
 from pycri.cri.errors import FailedPrecondition, InvalidArgument, NotFound
 from pycri.cri.records import (
@@ -128,9 +128,6 @@ async def _create(rt: RuntimeContext, sandbox: SandboxRecord, sandbox_config: An
                   _sync(rt.state.container_names.release, key, container_id))
         await rt.state.save_container(record)
         undo.push("delete the container record", lambda: rt.state.drop_container(record))
-        await rt.to_thread(rt.images.images.add_user, image.id, container_id)
-        undo.push("release the image", lambda: rt.to_thread(rt.images.images.remove_user,
-                                                            image.id, container_id))
         mounts = await rt.to_thread(rt.images.snapshotter.prepare, container_id, image.id)
         undo.push("remove the writable layer",
                   lambda: rt.to_thread(rt.images.snapshotter.remove, container_id))
@@ -139,8 +136,9 @@ async def _create(rt: RuntimeContext, sandbox: SandboxRecord, sandbox_config: An
         await rt.to_thread(rootfs.mount_rootfs, mounts, str(rootfs_dir))
         undo.push("unmount the rootfs", lambda: rt.to_thread(rootfs.unmount_rootfs,
                                                             str(rootfs_dir)))
+        spec_config = await _resolve_image_volumes(rt, config, bundle, container_id, undo)
         spec = generate(SpecInputs(
-            container_id=container_id, config=config,
+            container_id=container_id, config=spec_config,
             sandbox=_sandbox_view(sandbox, sandbox_config),
             image=ImageView(id=image.id, name=config.image.image,
                             config=image.config.get("config", {}) or {},
@@ -167,6 +165,30 @@ async def _create(rt: RuntimeContext, sandbox: SandboxRecord, sandbox_config: An
              config.metadata.name)
     rt.events.container_changed(record, "created")
     return container_id
+
+
+async def _resolve_image_volumes(rt: RuntimeContext, config: Any, bundle: Path,
+                                 container_id: str, undo: Rollback) -> Any:
+    """A copy of the config whose image mounts point at the images' mounted filesystems."""
+    if not any(m.HasField("image") and m.image.image for m in config.mounts):
+        return config
+    resolved = pb.ContainerConfig()
+    resolved.CopyFrom(config)
+    undo.push("unmount the image volumes",
+              lambda: rt.to_thread(image_volumes.release_all, bundle))
+    for index, mount in enumerate(resolved.mounts):
+        if not (mount.HasField("image") and mount.image.image):
+            continue
+        image = await rt.to_thread(rt.images.images.resolve, mount.image.image)
+        key = image_volumes.volume_key(container_id, index)
+        mounts = await rt.to_thread(rt.images.snapshotter.prepare, key, image.id)
+        undo.push(f"drop the snapshot of image volume {mount.image.image}",
+                  lambda key=key: rt.to_thread(rt.images.snapshotter.remove, key))
+        mount.host_path = await rt.to_thread(image_volumes.prepare, bundle, index, mounts,
+                                             image.id, mount.image_sub_path)
+        mount.readonly = True
+        mount.ClearField("image")
+    return resolved
 
 
 def _sandbox_view(sandbox: SandboxRecord, sandbox_config: Any) -> SandboxView:

@@ -6,10 +6,11 @@ import contextlib
 import logging
 import os
 import shutil
+from pathlib import Path
 from typing import Any
 
 from pycri.api.cri import pb
-from pycri.cri import rootfs
+from pycri.cri import image_volumes, rootfs
 from pycri.cri.container_stop import stop_record
 from pycri.cri.context import RuntimeContext
 from pycri.cri.records import ContainerRecord
@@ -34,11 +35,17 @@ async def remove_record(rt: RuntimeContext, record: ContainerRecord) -> None:
         with contextlib.suppress(ShimNotFound, ShimGone):
             await rt.pods.tasks.delete(record.sandbox_id, record.id, force=True)
         bundle = record.status.bundle
+        volumes: list[int] = []
         if bundle:
+            volumes = image_volumes.indexes(Path(bundle))
+            await rt.to_thread(image_volumes.release_all, Path(bundle))
             await rt.to_thread(rootfs.unmount_rootfs, os.path.join(bundle, "rootfs"))
             await rt.to_thread(shutil.rmtree, bundle, True)
         await rt.to_thread(rt.images.snapshotter.remove, record.id)
-        await rt.to_thread(rt.images.images.remove_user, record.image_ref, record.id)
+        for index in volumes:
+            await rt.to_thread(rt.images.snapshotter.remove,
+                               image_volumes.volume_key(record.id, index))
         await rt.state.drop_container(record)
     log.info("container removed container_id=%s", record.id)
     rt.events.container_changed(record, "deleted")
+

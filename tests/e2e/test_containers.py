@@ -236,3 +236,26 @@ def test_remove_running_container_and_idempotence(cri: CriEnv, pod: tuple[str, o
     with pytest.raises(grpc.RpcError) as caught:
         cri.client.container_status(container_id)
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_image_volume_is_mounted_read_only(cri: CriEnv, pod: tuple[str, object],
+                                           pushed_images: dict[str, str]) -> None:
+    volume_image = pushed_images["busybox:config"]
+    cri.client.pull_image(volume_image)
+    mounts = [pb.Mount(container_path="/vol", image=pb.ImageSpec(image=volume_image),
+                       readonly=True),
+              pb.Mount(container_path="/sub", image=pb.ImageSpec(image=volume_image),
+                       image_sub_path="etc", readonly=True)]
+    container_id = _start(cri, pod, "imagevol", ["sleep", "300"], mounts=mounts)
+    out = cri.client.exec_sync(container_id, ["sh", "-c", "ls /vol/bin/busybox && cat /sub/passwd"],
+                               timeout=10)
+    assert out.exit_code == 0, out.stderr
+    assert b"root:x:0:0" in out.stdout
+    write = cri.client.exec_sync(container_id, ["touch", "/vol/x"], timeout=10)
+    assert write.exit_code != 0
+    # Removing the image while a container uses it must not pull the files from under it.
+    cri.client.remove_image(volume_image)
+    again = cri.client.exec_sync(container_id, ["cat", "/sub/passwd"], timeout=10)
+    assert b"root:x:0:0" in again.stdout
+    cri.client.remove_container(container_id)
+    assert "imagevols" not in Path("/proc/self/mountinfo").read_text()
