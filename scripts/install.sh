@@ -6,7 +6,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
-runtime_packages=(python3 python3-venv iptables iproute2 containernetworking-plugins libseccomp2 ca-certificates)
+runtime_packages=(python3 python3-venv iptables iproute2 procps containernetworking-plugins libseccomp2 ca-certificates)
 test_packages=(busybox-static docker-registry runc crun containerd skopeo uidmap libseccomp-dev)
 packages=("${runtime_packages[@]}")
 [ "${1:-}" = "--test" ] && packages+=("${test_packages[@]}")
