@@ -9,9 +9,11 @@ sees no byte for `progress_timeout` seconds aborts the fetch (the no-progress de
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -58,33 +60,61 @@ class ClientPool:
         self,
         progress_timeout: float,
         max_connections: int = 32,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.MockTransport | None = None,
     ) -> None:
         self.progress_timeout = progress_timeout
         self.max_connections = max_connections
         self.transport = transport  # tests pass an httpx.MockTransport
         self._clients: dict[tuple[Any, ...], httpx.AsyncClient] = {}
+        self._sync_clients: dict[tuple[Any, ...], httpx.Client] = {}
+        self._lock = threading.Lock()
+
+    def _timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(self.progress_timeout, connect=min(self.progress_timeout, 30))
 
     def get(self, endpoint: Endpoint) -> httpx.AsyncClient:
         key = (endpoint.plain_http, endpoint.skip_verify, endpoint.ca_files, endpoint.client_certs)
         client = self._clients.get(key)
         if client is None:
-            timeout = httpx.Timeout(self.progress_timeout, connect=min(self.progress_timeout, 30))
-            limits = httpx.Limits(max_connections=self.max_connections)
             client = httpx.AsyncClient(
                 verify=endpoint.tls(),
-                timeout=timeout,
-                limits=limits,
+                timeout=self._timeout(),
+                limits=httpx.Limits(max_connections=self.max_connections),
                 follow_redirects=True,
                 transport=self.transport,
             )
             self._clients[key] = client
         return client
 
+    def get_sync(self, endpoint: Endpoint) -> httpx.Client:
+        """A blocking client for blob bodies, used from worker threads.
+
+        Blob bytes are read, hashed, written and unpacked in a worker thread: moving the
+        socket reads there too keeps the event loop (and its epoll churn per 64 KiB read)
+        out of the hot path.
+        """
+        key = (endpoint.plain_http, endpoint.skip_verify, endpoint.ca_files, endpoint.client_certs)
+        with self._lock:
+            client = self._sync_clients.get(key)
+            if client is None:
+                client = httpx.Client(
+                    verify=endpoint.tls(),
+                    timeout=self._timeout(),
+                    limits=httpx.Limits(max_connections=self.max_connections),
+                    follow_redirects=True,
+                    transport=self.transport,
+                )
+                self._sync_clients[key] = client
+        return client
+
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.aclose()
+        with self._lock:
+            sync_clients, self._sync_clients = list(self._sync_clients.values()), {}
+        for sync_client in sync_clients:
+            sync_client.close()
 
 
 class RegistryClient:
@@ -132,7 +162,7 @@ class RegistryClient:
             await response.aclose()
             if attempt or (endpoint.url in self._auth and self.creds.registry_token):
                 raise Unauthenticated(self._refused(endpoint))
-            await self._authenticate(endpoint, response, client)
+            await self._authenticate(endpoint, response.headers.get("www-authenticate", ""))
         raise AssertionError("unreachable")
 
     def _refused(self, endpoint: Endpoint) -> str:
@@ -140,10 +170,9 @@ class RegistryClient:
             return f"{self._what()}: registry `{endpoint.host}` requires authentication"
         return f"{self._what()}: registry `{endpoint.host}` refused the credentials"
 
-    async def _authenticate(
-        self, endpoint: Endpoint, response: httpx.Response, client: httpx.AsyncClient
-    ) -> None:
-        challenges = parse_challenges(response.headers.get("www-authenticate", ""))
+    async def _authenticate(self, endpoint: Endpoint, header: str) -> None:
+        client = self.pool.get(endpoint)
+        challenges = parse_challenges(header)
         for challenge in challenges:
             if challenge.scheme == "bearer":
                 token = await fetch_token(client, challenge, self.scope, self.creds, self._what())
@@ -249,6 +278,8 @@ class RegistryClient:
             stalled_tries = 0
             server_errors = 0
             while True:
+                if ingest.size >= 0 and ingest.offset == ingest.size:
+                    return  # everything arrived (maybe before the connection broke)
                 before = ingest.offset
                 try:
                     outcome = await self._stream_once(endpoint, digest, ingest, sink)
@@ -292,37 +323,79 @@ class RegistryClient:
     async def _stream_once(
         self, endpoint: Endpoint, digest: str, ingest: Ingest, sink: BlobSink | None
     ) -> str:
-        headers = {"Accept": "*/*"}
+        """One GET of the blob (from where the ingest stands), answering one 401 challenge."""
+        for attempt in range(2):
+            outcome, challenge = await self._in_thread(endpoint, digest, ingest, sink)
+            if outcome != "unauthorized":
+                return outcome
+            if attempt or (endpoint.url in self._auth and self.creds.registry_token):
+                raise Unauthenticated(self._refused(endpoint))
+            await self._authenticate(endpoint, challenge)
+        raise Unauthenticated(self._refused(endpoint))
+
+    async def _in_thread(
+        self, endpoint: Endpoint, digest: str, ingest: Ingest, sink: BlobSink | None
+    ) -> tuple[str, str]:
+        cancel = threading.Event()
+        work = asyncio.ensure_future(
+            asyncio.to_thread(self._stream_blocking, endpoint, digest, ingest, sink, cancel)
+        )
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            # The thread notices between chunks (a stalled read ends at the read timeout);
+            # wait for it so nobody writes into the ingest file after we let go of it.
+            cancel.set()
+            with contextlib.suppress(BaseException):
+                await work
+            raise
+
+    def _stream_blocking(
+        self,
+        endpoint: Endpoint,
+        digest: str,
+        ingest: Ingest,
+        sink: BlobSink | None,
+        cancel: threading.Event,
+    ) -> tuple[str, str]:
+        headers = dict(endpoint.headers)
+        headers["Accept"] = "*/*"
         if ingest.offset:
             headers["Range"] = f"bytes={ingest.offset}-"
-        response = await self._send(endpoint, f"/blobs/{digest}", headers, stream=True)
-        try:
-            if response.status_code == 404:
-                return "not found"
-            if response.status_code == 416:
-                await asyncio.to_thread(_restart, ingest, sink)
-                return "range not satisfiable"
-            if response.status_code not in (200, 206):
-                return f"HTTP {response.status_code}"
-            if response.status_code == 200 and ingest.offset:
-                await asyncio.to_thread(_restart, ingest, sink)
-            elif response.status_code == 206 and not _range_starts_at(response, ingest.offset):
-                await asyncio.to_thread(_restart, ingest, sink)
-                return "bad content-range"
+        if endpoint.url in self._auth:
+            headers["Authorization"] = self._auth[endpoint.url]
+        url = f"{endpoint.api_base()}/{self.ref.path}/blobs/{digest}"
+        client = self.pool.get_sync(endpoint)
+        with client.stream("GET", url, headers=headers) as response:
+            status = response.status_code
+            if status == 401:
+                return "unauthorized", response.headers.get("www-authenticate", "")
+            if status == 404:
+                return "not found", ""
+            if status == 416:
+                _restart(ingest, sink)
+                return "range not satisfiable", ""
+            if status not in (200, 206):
+                return f"HTTP {status}", ""
+            if status == 200 and ingest.offset:
+                _restart(ingest, sink)
+            elif status == 206 and not _range_starts_at(response, ingest.offset):
+                _restart(ingest, sink)
+                return "bad content-range", ""
             batch = bytearray()
             try:
-                async for chunk in response.aiter_raw():
+                for chunk in response.iter_raw():
                     batch += chunk
                     if len(batch) >= WRITE_BATCH:
-                        await asyncio.to_thread(_write, ingest, bytes(batch), sink)
+                        _write(ingest, bytes(batch), sink)
                         batch.clear()
+                    if cancel.is_set():
+                        return "cancelled", ""
             finally:
                 # Keep what did arrive, even when the transfer broke: the resume starts there.
                 if batch:
-                    await asyncio.shield(asyncio.to_thread(_write, ingest, bytes(batch), sink))
-            return "done"
-        finally:
-            await response.aclose()
+                    _write(ingest, bytes(batch), sink)
+        return "done", ""
 
 
 class BlobSink(Protocol):

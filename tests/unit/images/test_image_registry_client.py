@@ -82,14 +82,21 @@ class FakeRegistry:
         if self.cut_next:
             self.cut_next -= 1
 
-            class Broken(httpx.AsyncByteStream):
-                async def __aiter__(self):
+            class Broken(httpx.SyncByteStream, httpx.AsyncByteStream):
+                def __iter__(self):
                     yield body[: len(body) // 3]
                     raise httpx.ReadError("connection reset by peer")
 
+                async def __aiter__(self):
+                    for chunk in self:
+                        yield chunk
+
             return httpx.Response(status, headers=headers, stream=Broken())
 
-        class Whole(httpx.AsyncByteStream):
+        class Whole(httpx.SyncByteStream, httpx.AsyncByteStream):
+            def __iter__(self):
+                yield body
+
             async def __aiter__(self):
                 yield body
 
