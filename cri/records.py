@@ -45,6 +45,7 @@ class SandboxStatus:
     uts_path: str = ""
     pid_path: str = ""
     pid_init: int = 0
+    shim_pid: int = 0
     dir: str = ""
     hostname_path: str = ""
     hosts_path: str = ""

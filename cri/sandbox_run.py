@@ -103,6 +103,7 @@ async def _create(rt: RuntimeContext, config: Any, handler: str, key: str) -> st
         status.uts_path = pins.get("uts", "")
         status.pid_path = pins.get("pid", "")
         status.pid_init = int(info.get("pid_init", 0))
+        status.shim_pid = int(info.get("pid", 0))
 
         if not host_network:
             result = await rt.network.setup_pod(

@@ -69,6 +69,7 @@ class Daemon:
         await self._image_service.start()
         images = self._image_service.manager
         tasks = TaskManager(run_root=config.state)
+        await tasks.prestart()
         rt = RuntimeContext(config=config, state=state, pods=PodShims(tasks, config.log_level),
                             network=network, images=images)
         if self._metrics is not None:

@@ -63,6 +63,9 @@ def _become_shim() -> None:
 
     os.chdir("/")
     os.umask(0o022)
+    # Shims forked from the factory keep its command line: name them for ps and top.
+    with contextlib.suppress(OSError), open("/proc/self/comm", "w") as comm:
+        comm.write("pycri-shim")
     # Orphans of exec sessions and of container inits come to us: we reap them.
     ksys.prctl(c.PR_SET_CHILD_SUBREAPER, 1)
     null = os.open(os.devnull, os.O_RDWR)
@@ -92,15 +95,14 @@ def run(opts: ShimOptions, ready_fd: int) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    opts, a = parse(sys.argv[1:] if argv is None else argv)
+def detach(opts: ShimOptions, a: dict[str, str], close_in_shim: tuple[int, ...] = ()) -> bytes:
+    """Fork the shim away (fork, setsid, fork: init adopts it); returns its ready report."""
     r, w = os.pipe()
-    if "--foreground" in a:
-        _setup_logging(opts, a["--log-level"])
-        return run(opts, w)
     pid = os.fork()
     if pid == 0:
         os.close(r)
+        for fd in close_in_shim:
+            os.close(fd)
         try:
             os.setsid()
             if os.fork() != 0:
@@ -115,8 +117,21 @@ def main(argv: list[str] | None = None) -> int:
     os.waitpid(pid, 0)
     with os.fdopen(r, "rb") as f:
         data = f.read()
-    if not data:
-        data = json.dumps({"ok": False, "error": "shim exited before it was ready"}).encode()
+    return data or json.dumps({"ok": False, "error": "shim exited before it was ready"}).encode()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--factory"]:
+        from pycri.runtime.shim import factory
+
+        return factory.serve(args[1])
+    opts, a = parse(args)
+    if "--foreground" in a:
+        _, w = os.pipe()
+        _setup_logging(opts, a["--log-level"])
+        return run(opts, w)
+    data = detach(opts, a)
     sys.stdout.write(data.decode() + "\n")
     sys.stdout.flush()
     return 0 if json.loads(data).get("ok") else 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -131,6 +132,13 @@ def test_host_network_pod_sees_host_interfaces(cri: CriEnv) -> None:
         cri.client.remove_pod_sandbox(sandbox_id)
 
 
+def shim_pid(cri: CriEnv, sandbox_id: str) -> int:
+    info = json.loads(cri.client.pod_sandbox_status(sandbox_id, verbose=True).info["info"])
+    pid = int(info["status"]["shim_pid"])
+    assert Path(f"/proc/{pid}/comm").read_text().strip() == "pycri-shim"
+    return pid
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -193,8 +201,10 @@ def test_many_cycles_leave_nothing_behind(cri: CriEnv) -> None:
 
     cycles = int(os.environ.get("PYCRI_E2E_CYCLES", "20"))
     before = snapshot()
+    shims = []
     for n in range(cycles):
         sandbox_id = cri.client.run_pod_sandbox(cri.pod_config(f"cycle-{n}"))
+        shims.append(shim_pid(cri, sandbox_id))
         cri.client.stop_pod_sandbox(sandbox_id)
         cri.client.remove_pod_sandbox(sandbox_id)
     # A destroyed namespace's veth peers go away in the kernel's own time: allow it a moment.
@@ -202,9 +212,11 @@ def test_many_cycles_leave_nothing_behind(cri: CriEnv) -> None:
     while snapshot() != before and time.monotonic() < deadline:
         time.sleep(0.2)
     assert snapshot() == before
-    shims = subprocess.run(["pgrep", "-f", "--", f"--run-root {cri.tmp}"], capture_output=True,
-                           text=True).stdout.split()
-    assert shims == []
+    # A shim answers its shutdown call, then exits.
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in shims) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in shims if Path(f"/proc/{pid}").exists()] == []
 
 
 def test_retry_after_client_timeout_gets_the_same_pod(cri: CriEnv) -> None:
@@ -239,10 +251,7 @@ def test_exit_while_daemon_down_is_reported_after_restart(cri: CriEnv) -> None:
 def test_killed_shim_marks_containers_exited_and_pod_cleans_up(cri: CriEnv) -> None:
     pod = cri.pod_config("shim-killed")
     sandbox_id, container_id = cri.run(pod, "main", ["sleep", "300"])
-    shim = subprocess.run(["pgrep", "-o", "-f", "--", f"--id {sandbox_id}"], capture_output=True,
-                          text=True).stdout.split()
-    assert len(shim) == 1
-    os.kill(int(shim[0]), 9)
+    os.kill(shim_pid(cri, sandbox_id), 9)
     try:
         status = cri.wait_exit(container_id)
         assert status.exit_code == 255
