@@ -25,6 +25,7 @@ from pycri.cri.rollback import Rollback
 from pycri.cri.specgen import HostFeatures, ImageView, SandboxView, SpecInputs, generate
 from pycri.cri.specgen.resources import cri_resources_dict
 from pycri.cri.state import new_id
+from pycri.cri.steptimer import StepTimer
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ async def _create(rt: RuntimeContext, sandbox: SandboxRecord, sandbox_config: An
     except LookupError as exc:
         raise NotFound(f"create container: image `{config.image.image}` not found") from exc
     container_id = new_id()
+    steps = StepTimer()
     bundle = Path(rt.config.state) / "bundles" / container_id
     rootfs_dir = bundle / "rootfs"
     status = ContainerStatus(image_id=image.id, image_name=config.image.image,
@@ -126,14 +128,17 @@ async def _create(rt: RuntimeContext, sandbox: SandboxRecord, sandbox_config: An
     async with Rollback(ctx) as undo:
         undo.push("release the container name",
                   _sync(rt.state.container_names.release, key, container_id))
+        steps.mark("image")
         await rt.state.save_container(record)
         undo.push("delete the container record", lambda: rt.state.drop_container(record))
         mounts = await rt.to_thread(rt.images.snapshotter.prepare, container_id, image.id)
+        steps.mark("snapshot")
         undo.push("remove the writable layer",
                   lambda: rt.to_thread(rt.images.snapshotter.remove, container_id))
         await rt.to_thread(bundle.mkdir, 0o711, True, True)
         undo.push("remove the bundle", lambda: rt.to_thread(shutil.rmtree, bundle, True))
         await rt.to_thread(rootfs.mount_rootfs, mounts, str(rootfs_dir))
+        steps.mark("mount")
         undo.push("unmount the rootfs", lambda: rt.to_thread(rootfs.unmount_rootfs,
                                                             str(rootfs_dir)))
         spec_config = await _resolve_image_volumes(rt, config, bundle, container_id, undo)
@@ -146,11 +151,13 @@ async def _create(rt: RuntimeContext, sandbox: SandboxRecord, sandbox_config: An
             rootfs=str(rootfs_dir), host=host_features(rt), default_seccomp=_default_seccomp,
         ))
         await rt.to_thread(_write_spec, bundle, spec)
+        steps.mark("spec")
         if log_path:
             await rt.to_thread(os.makedirs, os.path.dirname(log_path), 0o755, True)
         await rt.pods.tasks.create(sandbox.id, container_id, str(bundle), stdin=config.stdin,
                                    stdin_once=config.stdin_once, tty=config.tty,
                                    log_path=log_path)
+        steps.mark("shim_create")
         undo.push("delete the container in the shim",
                   lambda: rt.pods.tasks.delete(sandbox.id, container_id, force=True))
         status.resources = cri_resources_dict(spec["linux"]["resources"],
@@ -163,6 +170,7 @@ async def _create(rt: RuntimeContext, sandbox: SandboxRecord, sandbox_config: An
         undo.commit()
     log.info("container created container_id=%s pod_id=%s name=%s", container_id, sandbox.id,
              config.metadata.name)
+    log.debug("container create steps container_id=%s %s", container_id, steps)
     rt.events.container_changed(record, "created")
     return container_id
 
