@@ -59,7 +59,16 @@ class RuntimeInfoService:
         if request.verbose:
             info["config"] = json.dumps(self._config.to_dict())
             info["podCIDR"] = json.dumps(self.pod_cidr)
-        return pb.StatusResponse(status=pb.RuntimeStatus(conditions=conditions), info=info)
+        handlers = [
+            pb.RuntimeHandler(name=name, features=pb.RuntimeHandlerFeatures(
+                recursive_read_only_mounts=False, user_namespaces=False))
+            for name in self._config.runtime_handlers
+        ]
+        return pb.StatusResponse(
+            status=pb.RuntimeStatus(conditions=conditions), info=info,
+            runtime_handlers=handlers,
+            features=pb.RuntimeFeatures(supplemental_groups_policy=True),
+        )
 
     async def RuntimeConfig(self, request: Any, context: Any) -> Any:
         driver = (pb.CgroupDriver.SYSTEMD if self._config.cgroup_driver == "systemd"

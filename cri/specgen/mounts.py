@@ -36,15 +36,11 @@ def cri_mount(mount: Any, create_missing: bool = True) -> dict[str, Any]:
     source = os.path.realpath(source)
     options = ["rbind", _PROPAGATION.get(mount.propagation, "rprivate")]
     if mount.recursive_read_only:
-        if not mount.readonly:
-            raise InvalidArgument(f"mount `{destination}`: recursive_read_only needs readonly")
-        if mount.propagation != pb.MountPropagation.PROPAGATION_PRIVATE:
-            raise InvalidArgument(
-                f"mount `{destination}`: recursive_read_only needs private propagation"
-            )
-        options.append("rro")
-    else:
-        options.append("ro" if mount.readonly else "rw")
+        # Status advertises recursive_read_only_mounts=false, so kubelet never asks.
+        raise InvalidArgument(
+            f"mount `{destination}`: recursive read-only mounts are not supported by pycri"
+        )
+    options.append("ro" if mount.readonly else "rw")
     spec: dict[str, Any] = {"destination": destination, "type": "bind", "source": source,
                             "options": options}
     if mount.uidMappings or mount.gidMappings:

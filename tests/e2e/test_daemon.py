@@ -30,6 +30,8 @@ def test_status_has_both_conditions_and_verbose_config(
     assert network.status or (network.reason and network.message)
     config = json.loads(reply.info["config"])
     assert config["listen"] == str(daemon.socket)
+    assert [h.name for h in reply.runtime_handlers] == [""]
+    assert reply.features.supplemental_groups_policy
 
 
 def test_runtime_config_reports_cgroup_driver(runtime_stub: pb_grpc.RuntimeServiceStub) -> None:
