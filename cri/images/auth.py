@@ -114,7 +114,9 @@ async def fetch_token(
             }
             response = await client.post(realm, data=form)
         else:
-            query: list[tuple[str, str]] = [("service", service)] if service else []
+            query: list[tuple[str, str | int | float | bool | None]] = (
+                [("service", service)] if service else []
+            )
             query += [("scope", s) for s in scopes]
             headers = {}
             if creds.username or creds.password:

@@ -161,7 +161,7 @@ def _endpoint(url: str, table: dict[str, Any], directory: Path | None, is_mirror
                 pairs.append((item, ""))
             else:
                 pairs.append((str(item[0]), str(item[1]) if len(item) > 1 else ""))
-    headers = []
+    headers: list[tuple[str, str]] = []
     for key, value in (table.get("header") or {}).items():
         values = value if isinstance(value, list) else [value]
         headers.extend((str(key), str(v)) for v in values)

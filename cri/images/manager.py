@@ -7,6 +7,7 @@ the gRPC ImageService and the container side (CreateContainer) both go through i
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import time
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ class ImageManager:
         self.images = ImageStore(store, self.snapshotter)
         self.pool = ClientPool(config.pull_progress_timeout)
         self.puller = Puller(config, self.content, self.snapshotter, self.images, self.pool)
-        self._fs_cache: tuple[float, list[FsUsage], list[FsUsage]] | None = None
+        self._fs_cache: tuple[float, builtins.list[FsUsage], builtins.list[FsUsage]] | None = None
         self._recovered = False
 
     def recover(self) -> None:
@@ -94,7 +95,7 @@ class ImageManager:
             )
         self._fs_cache = None
 
-    async def fs_usage(self) -> tuple[list[FsUsage], list[FsUsage]]:
+    async def fs_usage(self) -> tuple[builtins.list[FsUsage], builtins.list[FsUsage]]:
         """(image filesystems, container filesystems), cached for a few seconds."""
         now = time.monotonic()
         cached = self._fs_cache
@@ -104,7 +105,7 @@ class ImageManager:
         self._fs_cache = (now, images, containers)
         return images, containers
 
-    def _measure(self) -> tuple[list[FsUsage], list[FsUsage]]:
+    def _measure(self) -> tuple[builtins.list[FsUsage], builtins.list[FsUsage]]:
         stamp = time.time_ns()
         layer_bytes, layer_inodes = self.snapshotter.usage_total()
         blob_bytes, blob_inodes = self.content.usage()

@@ -115,4 +115,5 @@ def choose_manifest(index: dict[str, Any], want: Platform, ref: str) -> dict[str
             for p in (d.get("platform", {}) for d in index.get("manifests", []))
         )
         raise NotFound(f"pull image `{ref}`: no manifest for platform {want} (index has {offered})")
-    return candidates[0]
+    chosen: dict[str, Any] = candidates[0]
+    return chosen

@@ -7,6 +7,7 @@ tag that moved takes it from the image that had it.
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import sqlite3
@@ -138,7 +139,7 @@ class ImageStore:
                 (image_id, container_id),
             )
 
-    def users(self, image_id: str) -> list[str]:
+    def users(self, image_id: str) -> builtins.list[str]:
         with self.store.read() as conn:
             return [r[0] for r in conn.execute(
                 "SELECT container_id FROM image_users WHERE image_id = ?", (image_id,))]
@@ -188,7 +189,9 @@ class ImageStore:
             created_at=row["created_at"],
         )
 
-    def _layer_dirs(self, conn: sqlite3.Connection, chain_ids: Sequence[str]) -> list[Path]:
+    def _layer_dirs(
+        self, conn: sqlite3.Connection, chain_ids: Sequence[str]
+    ) -> builtins.list[Path]:
         dirs = []
         for chain_id in chain_ids:
             row = conn.execute(

@@ -20,7 +20,7 @@ from pycri.cri.store import Store
 log = logging.getLogger(__name__)
 
 
-class ImageService(pb_grpc.ImageServiceServicer):  # type: ignore[misc]
+class ImageService(pb_grpc.ImageServiceServicer):
     def __init__(self, store: Store, config: ImageConfig) -> None:
         self.manager = ImageManager(store, config)
 

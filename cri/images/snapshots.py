@@ -11,6 +11,7 @@ turned `committed` after; on start, `extracting` rows and directories without a 
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import logging
@@ -265,7 +266,7 @@ class Snapshotter:
             ).fetchone()
         return int(row[0]), int(row[1])
 
-    def active_keys(self) -> list[str]:
+    def active_keys(self) -> builtins.list[str]:
         with self.store.read() as conn:
             return [r[0] for r in conn.execute(
                 "SELECT key FROM snapshots WHERE kind = ?", (ACTIVE,))]
