@@ -38,3 +38,6 @@ def configure(level: str = "info", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Libraries that log every request or poll: their detail is noise in a runtime's log.
+    for noisy in ("httpx", "httpcore", "grpc", "asyncio", "pyroute2"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
