@@ -10,6 +10,7 @@ handled in a forked child that detaches the shim (fork, setsid, fork) exactly as
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import selectors
@@ -69,6 +70,10 @@ def _reap() -> None:
 
 def serve(path: str) -> int:
     _warm()
+    # Objects made so far are never collected: the collector then leaves their pages alone
+    # and the forked shims keep sharing them with the factory instead of copying.
+    gc.collect()
+    gc.freeze()
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
