@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -191,7 +192,7 @@ async def _resolve_image_volumes(rt: RuntimeContext, config: Any, bundle: Path,
         key = image_volumes.volume_key(container_id, index)
         mounts = await rt.to_thread(rt.images.snapshotter.prepare, key, image.id)
         undo.push(f"drop the snapshot of image volume {mount.image.image}",
-                  lambda key=key: rt.to_thread(rt.images.snapshotter.remove, key))
+                  functools.partial(rt.to_thread, rt.images.snapshotter.remove, key))
         mount.host_path = await rt.to_thread(image_volumes.prepare, bundle, index, mounts,
                                              image.id, mount.image_sub_path)
         mount.readonly = True
