@@ -135,6 +135,8 @@ def _pid_init_loop() -> None:  # pragma: no cover - runs as pid 1 of the pod
         os.dup2(fd, t)
     os.closerange(3, 65536)
     os.chdir("/")
+    with contextlib.suppress(OSError), open("/proc/self/comm", "w") as comm:
+        comm.write("pycri-pod-init")
     while True:
         try:
             while os.waitpid(-1, os.WNOHANG)[0] > 0:
