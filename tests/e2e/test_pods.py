@@ -259,3 +259,26 @@ def test_killed_shim_marks_containers_exited_and_pod_cleans_up(cri: CriEnv) -> N
         cri.client.stop_pod_sandbox(sandbox_id)
         cri.client.remove_pod_sandbox(sandbox_id)
     assert str(cri.tmp) not in Path("/proc/self/mountinfo").read_text()
+
+
+def test_failed_network_setup_rolls_everything_back(cri: CriEnv) -> None:
+    conf_dir = cri.tmp / "net.d"
+    broken = conf_dir / "00-broken.conflist"
+    broken.write_text(json.dumps({"cniVersion": "1.0.0", "name": "broken", "plugins": [
+        {"type": "bridge", "bridge": "pe2ebroken", "ipam": {"type": "host-local",
+                                                           "ranges": [[{"subnet": "bad"}]]}}]}))
+    before_mounts = Path("/proc/self/mountinfo").read_text().count(str(cri.tmp))
+    try:
+        with pytest.raises(grpc.RpcError) as caught:
+            cri.client.run_pod_sandbox(cri.pod_config("rollback"))
+        assert "broken" in caught.value.details()
+    finally:
+        broken.unlink()
+        subprocess.run(["ip", "link", "del", "pe2ebroken"], capture_output=True)
+    assert [p for p in cri.client.list_pod_sandboxes() if p.metadata.name == "rollback"] == []
+    assert Path("/proc/self/mountinfo").read_text().count(str(cri.tmp)) == before_mounts
+    assert list((cri.tmp / "run" / "sandboxes").iterdir()) == []
+    assert [p for p in (cri.tmp / "run" / "ns").iterdir()] == []
+    sandbox_id = cri.client.run_pod_sandbox(cri.pod_config("rollback"))
+    cri.client.stop_pod_sandbox(sandbox_id)
+    cri.client.remove_pod_sandbox(sandbox_id)
