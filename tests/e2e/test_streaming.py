@@ -164,3 +164,22 @@ def test_bad_stream_requests(cri: CriEnv, server_pod: tuple[str, str, object]) -
     with pytest.raises(grpc.RpcError) as caught:
         cri.client.runtime.Exec(pb.ExecRequest(container_id="missing", cmd=["ls"], stdout=True))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_vanished_client_leaves_no_process(cri: CriEnv, server_pod: tuple[str, str, object]) -> None:
+    container_id = server_pod[1]
+    url = _exec_url(cri, container_id, ["sleep", "987"])
+
+    async def open_and_vanish() -> None:
+        session = await CommandSession.open(url)
+        await asyncio.sleep(1.0)
+        session.client.writer.transport.abort()  # type: ignore[attr-defined]
+
+    asyncio.run(open_and_vanish())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        ps = cri.client.exec_sync(container_id, ["ps"], timeout=5).stdout
+        if b"sleep 987" not in ps:
+            break
+        time.sleep(0.2)
+    assert b"sleep 987" not in ps
