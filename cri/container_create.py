@@ -25,6 +25,7 @@ from pycri.cri.records import (
 from pycri.cri.rollback import Rollback
 from pycri.cri.specgen import HostFeatures, ImageView, SandboxView, SpecInputs, generate
 from pycri.cri.specgen.resources import cri_resources_dict
+from pycri.cri.specgen.security import current_capabilities
 from pycri.cri.state import new_id
 from pycri.cri.steptimer import StepTimer
 
@@ -74,7 +75,30 @@ async def create(rt: RuntimeContext, request: Any, context: Any) -> Any:
 def host_features(rt: RuntimeContext) -> HostFeatures:
     cgroup_v2 = os.path.exists(os.path.join(rt.config.cgroup_root, "cgroup.controllers"))
     apparmor = _read("/sys/module/apparmor/parameters/enabled").startswith("Y")
-    return HostFeatures(cgroup_v2=cgroup_v2, apparmor=apparmor, stat_device=_stat_device)
+    return HostFeatures(cgroup_v2=cgroup_v2, apparmor=apparmor, stat_device=_stat_device,
+                        capabilities=_CAPABILITIES, host_devices=_host_devices)
+
+
+_CAPABILITIES = current_capabilities()
+
+
+def _host_devices() -> list[dict[str, Any]]:
+    """Every device node under the host's /dev, for privileged containers."""
+    found: list[dict[str, Any]] = []
+    for directory, subdirs, files in os.walk("/dev"):
+        subdirs[:] = [d for d in subdirs if d not in ("pts", "shm", "mqueue")]
+        for name in files:
+            path = os.path.join(directory, name)
+            if path in ("/dev/console", "/dev/ptmx", "/dev/tty") or os.path.islink(path):
+                continue
+            try:
+                kind, major, minor, mode = _stat_device(path)
+            except OSError:
+                continue
+            info = os.stat(path)
+            found.append({"path": path, "type": kind, "major": major, "minor": minor,
+                          "fileMode": mode & 0o777, "uid": info.st_uid, "gid": info.st_gid})
+    return found
 
 
 def _read(path: str) -> str:

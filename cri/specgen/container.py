@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from pycri.api.cri import pb
 from pycri.cri.errors import InvalidArgument
 from pycri.cri.pod_cgroup import container_cgroup
 from pycri.cri.specgen import defaults, security
@@ -78,7 +79,8 @@ def generate(inputs: SpecInputs) -> dict[str, Any]:
         "args": process_args(config, image_config),
         "env": process_env(config, image_config, hostname or os.uname().nodename),
         "cwd": cwd,
-        "capabilities": security.process_capabilities(context),
+        "capabilities": security.process_capabilities(
+            context, inputs.host.capabilities or defaults.ALL_CAPABILITIES),
         "noNewPrivileges": context.no_new_privs,
     }
     if linux.resources.oom_score_adj:
@@ -124,9 +126,22 @@ def generate(inputs: SpecInputs) -> dict[str, Any]:
         "linux": spec_linux,
         "annotations": _annotations(inputs),
     }
+    propagation = _rootfs_propagation(config.mounts)
+    if propagation:
+        spec["linux"]["rootfsPropagation"] = propagation
     if hostname:
         spec["hostname"] = hostname
     return spec
+
+
+def _rootfs_propagation(mounts: Any) -> str:
+    """Mount events only cross into (or out of) the container when its root lets them."""
+    kinds = {m.propagation for m in mounts}
+    if pb.MountPropagation.PROPAGATION_BIDIRECTIONAL in kinds:
+        return "rshared"
+    if pb.MountPropagation.PROPAGATION_HOST_TO_CONTAINER in kinds:
+        return "rslave"
+    return ""
 
 
 def _device_rules(privileged: bool) -> list[dict[str, Any]]:

@@ -36,6 +36,8 @@ class ImageView:
 class HostFeatures:
     cgroup_v2: bool = False
     apparmor: bool = False
+    # What the runtime holds: privileged containers get these, not more.
+    capabilities: list[str] | None = None
     # host path → (type "c"|"b", major, minor, mode); tests replace the real stat
     stat_device: Callable[[str], tuple[str, int, int, int]] | None = None
     host_devices: Callable[[], list[dict[str, Any]]] | None = None

@@ -23,15 +23,17 @@ def normalize_capability(name: str) -> str:
 
 
 def capability_set(
-    add: Sequence[str], drop: Sequence[str], privileged: bool
+    add: Sequence[str], drop: Sequence[str], privileged: bool,
+    available: Sequence[str] = ALL_CAPABILITIES,
 ) -> list[str]:
+    """`available`: what the runtime itself holds; "all" can never mean more than that."""
     if privileged:
-        return list(ALL_CAPABILITIES)
+        return list(available)
     adds = [normalize_capability(c) for c in add]
     drops = [normalize_capability(c) for c in drop]
     caps = list(DEFAULT_CAPABILITIES)
     if "ALL" in adds:
-        caps = list(ALL_CAPABILITIES)
+        caps = list(available)
     if "ALL" in drops:
         caps = []
     for cap in adds:
@@ -42,10 +44,12 @@ def capability_set(
     return caps
 
 
-def process_capabilities(context: Any) -> dict[str, list[str]]:
+def process_capabilities(
+    context: Any, available: Sequence[str] = ALL_CAPABILITIES
+) -> dict[str, list[str]]:
     caps_msg = context.capabilities
     caps = capability_set(caps_msg.add_capabilities, caps_msg.drop_capabilities,
-                          context.privileged)
+                          context.privileged, available)
     ambient = [normalize_capability(c) for c in caps_msg.add_ambient_capabilities]
     for cap in ambient:
         if cap not in caps:
@@ -145,3 +149,16 @@ def apparmor_profile(context: Any, host_has_apparmor: bool) -> str | None:
             raise InvalidArgument(f"apparmor profile `{legacy}`: AppArmor is not enabled")
         return str(legacy).removeprefix("localhost/")
     return None
+
+
+def current_capabilities(status_file: str = "/proc/self/status") -> list[str]:
+    """The capabilities this process holds (CapEff), as names."""
+    try:
+        text = Path(status_file).read_text()
+    except OSError:
+        return list(ALL_CAPABILITIES)
+    for line in text.splitlines():
+        if line.startswith("CapEff:"):
+            mask = int(line.split()[1], 16)
+            return [name for bit, name in enumerate(ALL_CAPABILITIES) if mask >> bit & 1]
+    return list(ALL_CAPABILITIES)

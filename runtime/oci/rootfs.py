@@ -61,10 +61,12 @@ def prepare(sc: Syscalls, spec: dict[str, Any], bundle: str, *, in_userns: bool 
     rootfs = spec["root"]["path"]
     prop = linux.get("rootfsPropagation") or ""
     root_flags = mountopts.PROPAGATION.get(prop, c.MS_SLAVE | c.MS_REC)
-    if root_flags & c.MS_SHARED:
-        # pivot_root refuses shared mounts; the final propagation is applied after it.
-        root_flags = c.MS_SLAVE | c.MS_REC
+    # Shared stays shared: the copies of the host's shared mounts must remain in their peer
+    # groups for bidirectional mounts to reach the host.
     sc.mount(None, "/", None, root_flags)
+    if root_flags & c.MS_SHARED:
+        # pivot_root refuses a shared parent; only the rootfs's parent mount goes private.
+        sc.mount(None, _mount_point_of(rootfs), None, c.MS_PRIVATE)
     sc.mount(rootfs, rootfs, "bind", c.MS_BIND | c.MS_REC)
     mounts = spec.get("mounts") or []
     for m in mounts:
@@ -80,6 +82,19 @@ def prepare(sc: Syscalls, spec: dict[str, Any], bundle: str, *, in_userns: bool 
         before_pivot()
     if pivot:
         enter_root(sc, rootfs, no_pivot=no_pivot)
+
+
+def _mount_point_of(path: str) -> str:
+    """The mount point that holds `path` (the longest mounted prefix)."""
+    real = os.path.realpath(path)
+    best = "/"
+    with open("/proc/self/mountinfo") as table:
+        for line in table:
+            point = line.split()[4].replace("\\040", " ")
+            inside = real == point or real.startswith(point.rstrip("/") + "/")
+            if inside and len(point) > len(best):
+                best = point
+    return best
 
 
 def _is_bind(m: dict[str, Any]) -> bool:

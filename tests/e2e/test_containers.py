@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -259,3 +260,45 @@ def test_image_volume_is_mounted_read_only(cri: CriEnv, pod: tuple[str, object],
     assert b"root:x:0:0" in again.stdout
     cri.client.remove_container(container_id)
     assert "imagevols" not in Path("/proc/self/mountinfo").read_text()
+
+
+@pytest.fixture
+def shared_dir(tmp_path: Path) -> Iterator[Path]:
+    shared = tmp_path / "shared-mount"
+    shared.mkdir()
+    subprocess.run(["mount", "--bind", str(shared), str(shared)], check=True)
+    subprocess.run(["mount", "--make-rshared", str(shared)], check=True)
+    try:
+        yield shared
+    finally:
+        subprocess.run(["umount", "-R", "-l", str(shared)], check=False)
+
+
+def test_mount_propagation_host_to_container(cri: CriEnv, pod: tuple[str, object],
+                                             shared_dir: Path) -> None:
+    mounts = [pb.Mount(container_path="/mnt/host", host_path=str(shared_dir),
+                       propagation=pb.MountPropagation.PROPAGATION_HOST_TO_CONTAINER)]
+    container_id = _start(cri, pod, "slave", ["sleep", "300"], mounts=mounts)
+    (shared_dir / "late").mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "late", str(shared_dir / "late")], check=True)
+    out = cri.client.exec_sync(container_id, ["cat", "/proc/self/mountinfo"], timeout=10)
+    assert b"/mnt/host/late" in out.stdout
+
+
+def test_mount_propagation_bidirectional(cri: CriEnv, shared_dir: Path) -> None:
+    privileged = pb.LinuxSandboxSecurityContext(privileged=True)
+    pod = cri.pod_config("bidirectional", linux=pb.LinuxPodSandboxConfig(
+        security_context=privileged))
+    context = pb.LinuxContainerSecurityContext(privileged=True)
+    mounts = [pb.Mount(container_path="/mnt/host", host_path=str(shared_dir),
+                       propagation=pb.MountPropagation.PROPAGATION_BIDIRECTIONAL)]
+    sandbox_id, container_id = cri.run(pod, "shared", ["sleep", "300"], mounts=mounts,
+                                       linux=pb.LinuxContainerConfig(security_context=context))
+    try:
+        out = cri.client.exec_sync(container_id, ["sh", "-c", "mkdir -p /mnt/host/inner && "
+                                   "mount -t tmpfs inner /mnt/host/inner"], timeout=10)
+        assert out.exit_code == 0, out.stderr
+        assert f"{shared_dir}/inner" in Path("/proc/self/mountinfo").read_text()
+    finally:
+        cri.client.stop_pod_sandbox(sandbox_id)
+        cri.client.remove_pod_sandbox(sandbox_id)
