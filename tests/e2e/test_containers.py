@@ -302,3 +302,25 @@ def test_mount_propagation_bidirectional(cri: CriEnv, shared_dir: Path) -> None:
     finally:
         cri.client.stop_pod_sandbox(sandbox_id)
         cri.client.remove_pod_sandbox(sandbox_id)
+
+
+def test_privileged_container_sees_host_devices_and_full_caps(cri: CriEnv) -> None:
+    privileged = pb.LinuxSandboxSecurityContext(privileged=True)
+    pod = cri.pod_config("privileged", linux=pb.LinuxPodSandboxConfig(
+        security_context=privileged))
+    context = pb.LinuxContainerSecurityContext(privileged=True)
+    sandbox_id, container_id = cri.run(pod, "priv", ["sleep", "300"],
+                                       linux=pb.LinuxContainerConfig(security_context=context))
+    try:
+        host_caps = next(line for line in Path("/proc/self/status").read_text().splitlines()
+                         if line.startswith("CapEff"))
+        assert _cap_eff(cri, container_id) == int(host_caps.split()[1], 16)
+        host_devices = {p.name for p in Path("/dev").iterdir() if p.is_block_device()}
+        inside = cri.client.exec_sync(container_id, ["ls", "/dev"], timeout=10).stdout.decode()
+        assert host_devices <= set(inside.split())
+        out = cri.client.exec_sync(container_id, ["mount", "-t", "tmpfs", "scratch", "/mnt"],
+                                   timeout=10)
+        assert out.exit_code == 0, out.stderr
+    finally:
+        cri.client.stop_pod_sandbox(sandbox_id)
+        cri.client.remove_pod_sandbox(sandbox_id)
