@@ -318,7 +318,7 @@ def test_privileged_container_sees_host_devices_and_full_caps(cri: CriEnv) -> No
         host_devices = {p.name for p in Path("/dev").iterdir() if p.is_block_device()}
         inside = cri.client.exec_sync(container_id, ["ls", "/dev"], timeout=10).stdout.decode()
         assert host_devices <= set(inside.split())
-        out = cri.client.exec_sync(container_id, ["mount", "-t", "tmpfs", "scratch", "/mnt"],
+        out = cri.client.exec_sync(container_id, ["sh", "-c", "mkdir -p /scratch && mount -t tmpfs scratch /scratch"],
                                    timeout=10)
         assert out.exit_code == 0, out.stderr
     finally:
