@@ -324,3 +324,19 @@ def test_privileged_container_sees_host_devices_and_full_caps(cri: CriEnv) -> No
     finally:
         cri.client.stop_pod_sandbox(sandbox_id)
         cri.client.remove_pod_sandbox(sandbox_id)
+
+
+def test_reopen_container_log_after_rotation(cri: CriEnv, pod: tuple[str, object]) -> None:
+    container_id = _start(cri, pod, "rotating",
+                          ["sh", "-c", "i=0; while true; do echo line-$i; i=$((i+1)); sleep 0.1; done"])
+    log_path = Path(cri.client.container_status(container_id).status.log_path)
+    time.sleep(0.5)
+    rotated = log_path.with_suffix(".1")
+    log_path.rename(rotated)
+    cri.client.reopen_container_log(container_id)
+    deadline = time.monotonic() + 10
+    while (not log_path.exists() or "line-" not in log_path.read_text()) and \
+            time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "stdout F line-" in log_path.read_text()
+    assert "stdout F line-0" in rotated.read_text()
