@@ -340,3 +340,13 @@ def test_reopen_container_log_after_rotation(cri: CriEnv, pod: tuple[str, object
         time.sleep(0.1)
     assert "stdout F line-" in log_path.read_text()
     assert "stdout F line-0" in rotated.read_text()
+
+
+def test_stop_uses_configured_stop_signal(cri: CriEnv, pod: tuple[str, object]) -> None:
+    script = "trap 'exit 9' USR1; trap '' TERM; while true; do sleep 0.1; done"
+    container_id = _start(cri, pod, "usr1", ["sh", "-c", script], stop_signal=pb.Signal.SIGUSR1)
+    time.sleep(0.5)
+    started = time.monotonic()
+    cri.client.stop_container(container_id, timeout=10)
+    assert cri.client.container_status(container_id).status.exit_code == 9
+    assert time.monotonic() - started < 5
