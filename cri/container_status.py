@@ -36,6 +36,18 @@ def _image_ref(record: ContainerRecord) -> str:
     return record.status.repo_digest or record.image_ref
 
 
+def _stop_signal(config: Any, image_signal: str) -> Any:
+    """The signal StopContainer sends: the config's, else the image's, else SIGTERM."""
+    if config.stop_signal:
+        return config.stop_signal
+    name = image_signal.upper()
+    name = name if name.startswith("SIG") or not name else f"SIG{name}"
+    try:
+        return pb.Signal.Value(name)
+    except ValueError:
+        return pb.Signal.SIGTERM
+
+
 def to_status(rt: RuntimeContext, record: ContainerRecord) -> Any:
     config = _config(record)
     s = record.status
@@ -46,6 +58,7 @@ def to_status(rt: RuntimeContext, record: ContainerRecord) -> Any:
         reason=s.reason, message=s.message, labels=config.labels,
         annotations=config.annotations, log_path=s.log_path, image_id=record.image_ref,
     )
+    status.stop_signal = _stop_signal(config, s.stop_signal)
     for mount in s.mounts:
         status.mounts.append(pb.Mount(**mount))
     if s.resources:

@@ -350,3 +350,13 @@ def test_stop_uses_configured_stop_signal(cri: CriEnv, pod: tuple[str, object]) 
     cri.client.stop_container(container_id, timeout=10)
     assert cri.client.container_status(container_id).status.exit_code == 9
     assert time.monotonic() - started < 5
+
+
+def test_status_reports_stop_signal(cri: CriEnv, pod: tuple[str, object],
+                                    pushed_images: dict[str, str]) -> None:
+    image = pushed_images["busybox:config"]
+    cri.client.pull_image(image)
+    from_image = _start(cri, pod, "quit", ["sleep", "300"], image=image)
+    assert cri.client.container_status(from_image).status.stop_signal == pb.Signal.SIGQUIT
+    default = _start(cri, pod, "term", ["sleep", "300"])
+    assert cri.client.container_status(default).status.stop_signal == pb.Signal.SIGTERM
