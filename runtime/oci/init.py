@@ -52,8 +52,10 @@ def preload(spec: dict[str, Any]) -> None:
     import json  # noqa: F401
     import resource  # noqa: F401
 
-    from pycri.runtime.oci import errors, rootfs  # noqa: F401
+    from pycri.runtime.oci import devices, errors, rootfs  # noqa: F401
 
+    if any(m.get("type") in ("cgroup", "cgroup2") for m in spec.get("mounts") or ()):
+        from pycri.runtime.oci import cgroupfs_mount  # noqa: F401
     proc = spec.get("process") or {}
     if proc.get("terminal"):
         import fcntl  # noqa: F401

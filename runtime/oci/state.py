@@ -52,12 +52,15 @@ def rfc3339_now() -> str:
 
 
 def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
-    """temp → fsync → rename, so a reader sees the old or the new file, never half."""
+    """temp → rename, so a reader sees the old or the new file, never half.
+
+    No fsync: these files describe live processes, which a crash or reboot takes with
+    them, so they never need to outlive the kernel's page cache (and /run is tmpfs).
+    """
     tmp = f"{os.path.dirname(path)}/.{os.path.basename(path)}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         os.write(fd, data)
-        os.fsync(fd)
     finally:
         os.close(fd)
     os.rename(tmp, path)
