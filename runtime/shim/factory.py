@@ -18,25 +18,30 @@ import socket
 
 from pycri.runtime.shim import main as shim_main
 
-# What every shim will import: loaded once here, shared copy-on-write by all shims.
-WARM_MODULES = (
-    "pycri.runtime.shim.server",
-    "pycri.runtime.oci.container",
-    "pycri.runtime.oci.init",
-    "pycri.runtime.oci.execproc",
-    "pycri.runtime.oci.cgroups",
-    "pycri.runtime.oci.seccomp",
-    "pycri.runtime.oci.capabilities",
-)
+# What shims import, now or when they first create or exec a container: loaded once here
+# and shared copy-on-write by every shim. Command-line-only modules stay out.
+WARM_PACKAGES = ("pycri.runtime.shim", "pycri.runtime.oci", "pycri.runtime.sys")
+COLD_MODULES = frozenset({
+    "pycri.runtime.shim.fake_runtime", "pycri.runtime.shim.factory", "pycri.runtime.oci.cli",
+    "pycri.runtime.oci.cli_commands", "pycri.runtime.oci.clilog", "pycri.runtime.sys.fake",
+})
+WARM_STDLIB = ("json", "fcntl", "time", "subprocess", "shutil", "resource", "termios", "pty",
+               "select", "tempfile", "ctypes", "ctypes.util")
 MAX_REQUEST = 64 * 1024
 
 
 def _warm() -> None:
     import importlib
+    import pkgutil
 
-    for name in WARM_MODULES:
-        with contextlib.suppress(ImportError):
-            importlib.import_module(name)
+    for name in WARM_STDLIB:
+        importlib.import_module(name)
+    for package_name in WARM_PACKAGES:
+        package = importlib.import_module(package_name)
+        for info in pkgutil.walk_packages(package.__path__, f"{package_name}."):
+            if info.name not in COLD_MODULES:
+                with contextlib.suppress(ImportError):
+                    importlib.import_module(info.name)
 
 
 def _handle(conn: socket.socket, listener: socket.socket) -> None:

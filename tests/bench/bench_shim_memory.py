@@ -6,7 +6,8 @@ one busybox `sleep` container; per pod it sums the runtime's own processes (pycr
 pod's shim and anything it runs that is not the container; containerd:
 containerd-shim-runc-v2 + the static pause process), leaving the container's `sleep` out.
 PSS and USS come from /proc/<pid>/smaps_rollup, so shared interpreter pages are split
-among the shims that map them. The daemons' own PSS is shown too.
+among the shims that map them. The daemons' own PSS is shown too (with pycri's shim
+factory, the warm interpreter its shims fork from).
 
     sudo .venv/bin/python -m tests.bench.bench_shim_memory [--quick] [--pods 1,10,50]
         [--empty-pods] [--share-pid] [--runtimes pycri,containerd]
@@ -120,7 +121,8 @@ def measure(world: BenchWorld, runtime: RuntimeEnv, counts: list[int], empty: bo
         for pid in pids:
             p, u = rollup(pid)
             pss, uss = pss + p, uss + u
-        points.append(Point(count, len(pids), pss, uss, rollup(runtime.process.pid)[0]))
+        daemon = rollup(runtime.process.pid)[0] + sum(rollup(p)[0] for p in runtime.helper_pids())
+        points.append(Point(count, len(pids), pss, uss, daemon))
     return points
 
 

@@ -164,6 +164,10 @@ class RuntimeEnv:
         """Pids of this runtime's per-pod shims."""
         raise NotImplementedError
 
+    def helper_pids(self) -> list[int]:
+        """Node-wide processes of the runtime other than the daemon (none by default)."""
+        return []
+
 
 class ContainerdEnv(RuntimeEnv):
     """Debian's containerd with its CRI plugin, all state under `dir`."""
@@ -177,8 +181,26 @@ class PycriEnv(RuntimeEnv):
     """The pycri daemon (`python -m pycri.cri.main`), all state under `dir`."""
 
     def shim_pids(self) -> list[int]:
-        return [int(p.split()[0]) for p in processes_matching((str(self.dir),))
-                if "--run-root" in p]
+        """Shims (and pod PID-namespace inits): forked from the factory, they carry its
+        command line, so they are told apart by the name they give themselves."""
+        return [pid for pid in self._own_pids() if _comm(pid) in ("pycri-shim", "pycri-pod-init")]
+
+    def helper_pids(self) -> list[int]:
+        """Node-wide helpers beside the daemon: the shim factory."""
+        return [pid for pid in self._own_pids() if _comm(pid) not in ("pycri-shim",
+                                                                       "pycri-pod-init")
+                and "--factory" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(
+                    errors="replace")]
+
+    def _own_pids(self) -> list[int]:
+        return [int(p.split()[0]) for p in processes_matching((str(self.dir),))]
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 class BenchWorld:
