@@ -26,7 +26,11 @@ _ID_FIELDS = ("pod_sandbox_id", "container_id")
 # Polled constantly by kubelet: logged at DEBUG so the INFO log stays readable.
 _QUIET = frozenset({"Version", "Status", "ListPodSandbox", "ListContainers", "ImageFsInfo",
                     "ListContainerStats", "ListPodSandboxStats", "ContainerStatus",
-                    "PodSandboxStatus", "ListImages", "ImageStatus"})
+                    "PodSandboxStatus", "ListImages", "ImageStatus", "ContainerStats",
+                    "PodSandboxStats", "ListMetricDescriptors", "ListPodSandboxMetrics",
+                    "RuntimeConfig", "StreamPodSandboxes", "StreamContainers",
+                    "StreamContainerStats", "StreamPodSandboxStats", "StreamPodSandboxMetrics",
+                    "StreamImages"})
 
 
 def _context_of(request: Message) -> str:
