@@ -101,29 +101,35 @@ def start_pid_init() -> int:
     from pycri.runtime.sys import constants as c
 
     r, w = os.pipe()
+    # The shim holds the write end for its whole life: the init sees EOF when the shim is
+    # gone (killed, crashed) and then ends the pod's PID namespace instead of lingering.
+    lifeline_r, lifeline_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         try:
             os.close(r)
+            os.close(lifeline_w)
             ksys.unshare(c.CLONE_NEWPID)
             init = os.fork()
             if init == 0:
                 os.close(w)
-                _pid_init_loop()
+                _pid_init_loop(lifeline_r)
             os.write(w, str(init).encode())
             os._exit(0)
         except BaseException:
             os._exit(1)
     os.close(w)
+    os.close(lifeline_r)
     with os.fdopen(r, "rb") as f:
         data = f.read()
     os.waitpid(pid, 0)
     if not data:
+        os.close(lifeline_w)
         raise OSError("start pid namespace init: failed")
     return int(data)
 
 
-def _pid_init_loop() -> None:  # pragma: no cover - runs as pid 1 of the pod
+def _pid_init_loop(lifeline: int) -> None:  # pragma: no cover - runs as pid 1 of the pod
     os.setsid()
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -133,7 +139,9 @@ def _pid_init_loop() -> None:  # pragma: no cover - runs as pid 1 of the pod
     fd = os.open(os.devnull, os.O_RDWR)
     for t in range(3):
         os.dup2(fd, t)
-    os.closerange(3, 65536)
+    if lifeline != 3:
+        os.dup2(lifeline, 3)
+    os.closerange(4, 65536)
     os.chdir("/")
     with contextlib.suppress(OSError), open("/proc/self/comm", "w") as comm:
         comm.write("pycri-pod-init")
@@ -143,4 +151,12 @@ def _pid_init_loop() -> None:  # pragma: no cover - runs as pid 1 of the pod
                 pass
         except ChildProcessError:
             pass
-        signal.sigwaitinfo({signal.SIGCHLD})
+        if signal.sigtimedwait({signal.SIGCHLD}, 1.0) is None and _shim_gone(3):
+            os._exit(0)  # as pid 1, taking every process of the pod's namespace with it
+
+
+def _shim_gone(lifeline: int) -> bool:
+    import select
+
+    readable, _, _ = select.select([lifeline], [], [], 0)
+    return bool(readable) and os.read(lifeline, 1) == b""

@@ -251,10 +251,18 @@ def test_exit_while_daemon_down_is_reported_after_restart(cri: CriEnv) -> None:
 def test_killed_shim_marks_containers_exited_and_pod_cleans_up(cri: CriEnv) -> None:
     pod = cri.pod_config("shim-killed")
     sandbox_id, container_id = cri.run(pod, "main", ["sleep", "300"])
+    info = json.loads(cri.client.pod_sandbox_status(sandbox_id, verbose=True).info["info"])
+    pod_init = int(info["status"]["pid_init"])
+    assert Path(f"/proc/{pod_init}/comm").read_text().strip() == "pycri-pod-init"
     os.kill(shim_pid(cri, sandbox_id), 9)
     try:
         status = cri.wait_exit(container_id)
         assert status.exit_code == 255
+        # The pod's PID-namespace init notices its shim is gone and ends the namespace.
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pod_init}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not Path(f"/proc/{pod_init}").exists()
     finally:
         cri.client.stop_pod_sandbox(sandbox_id)
         cri.client.remove_pod_sandbox(sandbox_id)
