@@ -79,6 +79,10 @@ def resolve_user(
     strict_groups: bool,
 ) -> ProcessUser:
     """Pick uid/gid/groups by the Kubernetes rules; names must exist in the image."""
+    if run_as_group is not None and run_as_user is None and not run_as_username:
+        # A group alone would silently pair with the image's user; kubelet never sends it.
+        raise InvalidArgument(
+            f"resolve user: run_as_group {run_as_group} is set without run_as_user")
     username = ""
     gid: int | None = None
     if run_as_user is not None:
@@ -98,11 +102,13 @@ def resolve_user(
     if run_as_group is not None:
         gid = run_as_group
     primary = gid if gid is not None else 0
-    groups: list[int] = []
+    # The primary group leads the list: setgroups() must keep it, and ContainerStatus
+    # reports it among the supplemental groups as kubelet and critest expect.
+    groups: list[int] = [primary]
     if username and not strict_groups:
         groups += _member_gids(layers, username)
     groups += list(supplemental_groups)
-    deduped = [g for i, g in enumerate(groups) if g not in groups[:i] and g != primary]
+    deduped = [g for i, g in enumerate(groups) if g not in groups[:i]]
     return ProcessUser(uid=uid, gid=primary, additional_gids=deduped, username=username)
 
 

@@ -67,7 +67,7 @@ def test_env_merges_over_image_and_sets_path(tmp_path: Path) -> None:
 
 def test_image_user_name_resolved_with_groups(tmp_path: Path) -> None:
     spec = generate(_inputs(tmp_path, _config(command=["x"]), User="app"))
-    assert spec["process"]["user"] == {"uid": 1000, "gid": 1001, "additionalGids": [2000]}
+    assert spec["process"]["user"] == {"uid": 1000, "gid": 1001, "additionalGids": [1001, 2000]}
 
 
 def test_run_as_user_overrides_image_user(tmp_path: Path) -> None:
@@ -77,7 +77,14 @@ def test_run_as_user_overrides_image_user(tmp_path: Path) -> None:
                                                supplemental_groups_policy=pb.SupplementalGroupsPolicy.Strict)
     config = _config(command=["x"], linux=pb.LinuxContainerConfig(security_context=context))
     spec = generate(_inputs(tmp_path, config, User="root"))
-    assert spec["process"]["user"] == {"uid": 1000, "gid": 5, "additionalGids": [7]}
+    assert spec["process"]["user"] == {"uid": 1000, "gid": 5, "additionalGids": [5, 7]}
+
+
+def test_run_as_group_without_user_is_invalid(tmp_path: Path) -> None:
+    context = pb.LinuxContainerSecurityContext(run_as_group=pb.Int64Value(value=5))
+    config = _config(command=["x"], linux=pb.LinuxContainerConfig(security_context=context))
+    with pytest.raises(InvalidArgument, match="run_as_group"):
+        generate(_inputs(tmp_path, config))
 
 
 def test_unknown_image_user_is_invalid(tmp_path: Path) -> None:
