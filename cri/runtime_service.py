@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+from pycri.api.cri import pb
 from pycri.cri import (
     container_create,
     container_exec,
@@ -18,6 +20,17 @@ from pycri.cri import (
     sandbox_stop,
 )
 from pycri.cri.context import RuntimeContext
+
+# The Stream* list RPCs send their list in pieces of this many items.
+STREAM_CHUNK = 100
+
+
+def _filter(request: Any) -> Any:
+    return request.filter if request.HasField("filter") else None
+
+
+def chunks(items: list[Any]) -> list[list[Any]]:
+    return [items[i:i + STREAM_CHUNK] for i in range(0, len(items), STREAM_CHUNK)] or [[]]
 
 
 class PodAndContainerService:
@@ -39,6 +52,12 @@ class PodAndContainerService:
     async def ListPodSandbox(self, request: Any, context: Any) -> Any:
         return await sandbox_status.list_sandboxes(self.rt, request, context)
 
+    async def StreamPodSandboxes(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        listed = await sandbox_status.list_sandboxes(
+            self.rt, pb.ListPodSandboxRequest(filter=_filter(request)), context)
+        for chunk in chunks(list(listed.items)):
+            yield pb.StreamPodSandboxesResponse(pod_sandboxes=chunk)
+
     async def CreateContainer(self, request: Any, context: Any) -> Any:
         return await container_create.create(self.rt, request, context)
 
@@ -56,6 +75,12 @@ class PodAndContainerService:
 
     async def ListContainers(self, request: Any, context: Any) -> Any:
         return await container_status.list_containers(self.rt, request, context)
+
+    async def StreamContainers(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        listed = await container_status.list_containers(
+            self.rt, pb.ListContainersRequest(filter=_filter(request)), context)
+        for chunk in chunks(list(listed.containers)):
+            yield pb.StreamContainersResponse(containers=chunk)
 
     async def ExecSync(self, request: Any, context: Any) -> Any:
         return await container_exec.exec_sync(self.rt, request, context)

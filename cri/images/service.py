@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from pycri.api.cri import pb, pb_grpc
@@ -18,6 +19,9 @@ from pycri.cri.images.records import ImageRecord
 from pycri.cri.store import Store
 
 log = logging.getLogger(__name__)
+
+# StreamImages sends the list in pieces of this many images.
+STREAM_CHUNK = 100
 
 
 class ImageService(pb_grpc.ImageServiceServicer):
@@ -60,6 +64,12 @@ class ImageService(pb_grpc.ImageServiceServicer):
         else:
             records = await self.manager.list()
         return pb.ListImagesResponse(images=[to_pb(r) for r in records])
+
+    async def StreamImages(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        flt = request.filter if request.HasField("filter") else None
+        images = list((await self.ListImages(pb.ListImagesRequest(filter=flt), context)).images)
+        for start in range(0, max(len(images), 1), STREAM_CHUNK):
+            yield pb.StreamImagesResponse(images=images[start:start + STREAM_CHUNK])
 
     async def RemoveImage(self, request: Any, context: Any) -> Any:
         name = _image_name(request.image, "remove image")
