@@ -11,7 +11,7 @@ from pycri.cri.pod_cgroup import container_cgroup
 from pycri.cri.specgen import defaults, security
 from pycri.cri.specgen.inputs import SpecInputs
 from pycri.cri.specgen.mounts import container_mounts
-from pycri.cri.specgen.namespaces import NODE, container_namespaces
+from pycri.cri.specgen.namespaces import container_namespaces, uses_host_network
 from pycri.cri.specgen.resources import oci_resources
 from pycri.cri.specgen.users import resolve_user
 
@@ -66,7 +66,7 @@ def generate(inputs: SpecInputs) -> dict[str, Any]:
         supplemental_groups=list(context.supplemental_groups),
         strict_groups=context.supplemental_groups_policy == 1,
     )
-    host_network = context.namespace_options.network == NODE
+    host_network = uses_host_network(context.namespace_options, inputs.sandbox)
     hostname = "" if host_network else sandbox_config.hostname
     cwd = config.working_dir or image_config.get("WorkingDir") or "/"
     if not os.path.isabs(cwd):

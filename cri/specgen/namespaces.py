@@ -14,11 +14,18 @@ NODE = pb.NamespaceMode.NODE
 TARGET = pb.NamespaceMode.TARGET
 
 
+def uses_host_network(options: Any, sandbox: SandboxView) -> bool:
+    """The pod decides the network: kubelet copies its choice into each container, but
+    critest and crictl send containers of host-network pods with no namespace options."""
+    pod_options = sandbox.config.linux.security_context.namespace_options
+    return bool(options.network == NODE or pod_options.network == NODE)
+
+
 def container_namespaces(
     options: Any, sandbox: SandboxView, *, cgroup_v2: bool, target_pid_path: str = ""
 ) -> list[dict[str, str]]:
     namespaces: list[dict[str, str]] = [{"type": "mount"}]
-    if options.network != NODE:
+    if not uses_host_network(options, sandbox):
         if not sandbox.netns_path:
             raise InvalidArgument(f"pod `{sandbox.id}` has no network namespace to join")
         namespaces.append({"type": "network", "path": sandbox.netns_path})
