@@ -121,6 +121,17 @@ def test_seccomp_localhost_profile(cri: CriEnv, pods: PodFactory,
     assert b"Operation not permitted" in out.stderr
 
 
+def test_seccomp_missing_localhost_profile_is_rejected(cri: CriEnv, pods: PodFactory,
+                                                       tmp_path: Path) -> None:
+    """(kubelet) a Localhost profile that is not on the node fails CreateContainer cleanly"""
+    pod = pods.run()
+    profile = pb.SecurityProfile(profile_type=PROFILE.Localhost,
+                                 localhost_ref=str(tmp_path / "absent.json"))
+    code = rpc_code(lambda: pods.create(pod, "noprofile", SLEEP, Ctx(seccomp=profile)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert cri.client.list_containers(pb.ContainerFilter(pod_sandbox_id=pod[0])) == []
+
+
 def _sethostname_allowed(cri: CriEnv, container: str) -> bool:
     out = cri.client.exec_sync(container, ["hostname", "ANewHostName"], timeout=20)
     return out.exit_code == 0
