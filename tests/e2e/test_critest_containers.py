@@ -259,3 +259,77 @@ def test_recursive_readonly_cases_skip_without_the_feature(cri: CriEnv) -> None:
                 create(cri, pod, "test-mount-", mounts=[mount])
     finally:
         os.rmdir(host)
+
+
+# -- mount propagation ---------------------------------------------------------------------
+
+MS_BIND, MS_REC, MS_PRIVATE, MS_SHARED = 0x1000, 0x4000, 1 << 18, 1 << 20
+PRIVATE = pb.MountPropagation.PROPAGATION_PRIVATE
+HOST_TO_CONTAINER = pb.MountPropagation.PROPAGATION_HOST_TO_CONTAINER
+BIDIRECTIONAL = pb.MountPropagation.PROPAGATION_BIDIRECTIONAL
+
+
+@pytest.mark.parametrize("propagation", [PRIVATE, BIDIRECTIONAL, HOST_TO_CONTAINER])
+def test_mount_propagation(cri: CriEnv, propagation: int) -> None:
+    host = Path(tempfile.mkdtemp(prefix="critest-prop-"))
+    source, flag_dir = host / "mnt", host / "propagationSrcDir"
+    host_point, container_point = source / "propagationMnt", source / "containerMntPoint"
+    host_point.mkdir(parents=True)
+    flag_dir.mkdir()
+    (flag_dir / "flagFile").touch()
+    _mount(str(source), str(source), None, MS_BIND | MS_REC)
+    try:
+        _mount("", str(source), None, (MS_PRIVATE if propagation == PRIVATE else MS_SHARED)
+               | MS_REC)
+        linux = pb.LinuxPodSandboxConfig(
+            security_context=pb.LinuxSandboxSecurityContext(privileged=True))
+        with sandbox(cri, "mount-propagation-", linux=linux) as pod:
+            mount = pb.Mount(host_path=str(source), container_path=str(source),
+                             propagation=propagation)
+            privileged = pb.LinuxContainerConfig(
+                security_context=pb.LinuxContainerSecurityContext(privileged=True))
+            container_id = create(cri, pod, "mount-propagation-test-", mounts=[mount],
+                                  linux=privileged)
+            mounts = cri.client.container_status(container_id, verbose=True).status.mounts
+            assert [(m.container_path, m.host_path, m.readonly, m.selinux_relabel,
+                     m.propagation) for m in mounts] == \
+                [(str(source), str(source), False, False, propagation)]
+            cri.client.start_container(container_id)
+            running(cri, container_id)
+
+            _mount(str(flag_dir), str(host_point), None, MS_BIND | MS_REC)
+            seen_inside = exec_ok(cri, container_id, ["ls", "-A", str(host_point)])
+            assert (seen_inside != "") == (propagation != PRIVATE)
+
+            exec_ok(cri, container_id, ["sh", "-c", f"mkdir -p {container_point}"])
+            exec_ok(cri, container_id, ["sh", "-c", f"mount --bind /etc {container_point}"])
+            seen_outside = os.listdir(container_point)
+            assert bool(seen_outside) == (propagation == BIDIRECTIONAL)
+    finally:
+        for point in (container_point, host_point, source):
+            _umount(str(point))
+        shutil.rmtree(host, ignore_errors=True)
+
+
+# -- pod stats -----------------------------------------------------------------------------
+
+def test_pod_sandbox_stats(cri: CriEnv) -> None:
+    labels = {"pod-stats": "yes"}
+    with sandbox(cri, "pod-stats-", labels=labels) as pod:
+        container_id = start(cri, pod, "container-for-pod-stats-")
+        running(cri, container_id)
+        stats = cri.client.runtime.PodSandboxStats(
+            pb.PodSandboxStatsRequest(pod_sandbox_id=pod[0]), timeout=30).stats
+        assert stats.attributes.id == pod[0]
+        assert stats.linux.cpu.timestamp and stats.linux.memory.timestamp
+        assert container_id in [c.attributes.id for c in stats.linux.containers]
+
+        def listed(flt: pb.PodSandboxStatsFilter | None) -> list[str]:
+            reply = cri.client.runtime.ListPodSandboxStats(
+                pb.ListPodSandboxStatsRequest(filter=flt), timeout=30)
+            return [s.attributes.id for s in reply.stats]
+
+        assert listed(pb.PodSandboxStatsFilter(id=pod[0])) == [pod[0]]
+        assert pod[0] in listed(None)
+        assert pod[0] in listed(pb.PodSandboxStatsFilter(label_selector=labels))
+        assert pod[0] not in listed(pb.PodSandboxStatsFilter(label_selector={"pod-stats": "no"}))
