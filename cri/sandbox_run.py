@@ -33,6 +33,11 @@ def validate(config: Any, handler: str, known_handlers: list[str]) -> None:
             f"(known: {', '.join(repr(h) for h in known_handlers)})"
         )
     options = config.linux.security_context.namespace_options
+    if options.HasField("userns_options") and options.userns_options.mode != NODE:
+        # Running the pod with the host's users instead would void what the pod asked for.
+        mode = pb.NamespaceMode.Name(options.userns_options.mode)
+        raise InvalidArgument(
+            f"run pod sandbox `{metadata.name}`: user namespace mode {mode} is not supported")
     for key in config.linux.sysctls:
         namespaced = key == "kernel.sem" or key.startswith(_NAMESPACED_PREFIXES)
         if not namespaced:

@@ -274,3 +274,31 @@ def test_mount_propagation(cri: CriEnv, pods: PodFactory, propagation_dirs: dict
     exec_ok(cri, container, ["sh", "-c", f"mkdir -p {inner}"])
     exec_ok(cri, container, ["sh", "-c", f"mount --bind /etc {inner}"])
     assert bool(os.listdir(inner)) is out_of
+
+
+# -- user namespaces ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", [pb.NamespaceMode.POD, pb.NamespaceMode.CONTAINER,
+                                  pb.NamespaceMode.TARGET], ids=["pod", "container", "target"])
+def test_user_namespaces_are_reported_unsupported_and_refused(cri: CriEnv, pods: PodFactory,
+                                                               mode: int) -> None:
+    """critest skips its UserNamespaces cases when no handler reports the feature; a pod
+    that asks for one anyway must fail, not run with the host's users"""
+    handlers = cri.client.status(verbose=True).runtime_handlers
+    assert handlers and not any(h.features.user_namespaces for h in handlers)
+    mapping = [pb.IDMapping(container_id=0, host_id=1000, length=100000)]
+    options = pb.NamespaceOption(userns_options=pb.UserNamespace(
+        mode=mode, uids=mapping, gids=mapping))
+    before = len(cri.client.list_pod_sandboxes())
+    assert rpc_code(lambda: pods.run(namespaces=options)) == grpc.StatusCode.INVALID_ARGUMENT
+    assert len(cri.client.list_pod_sandboxes()) == before
+
+
+def test_host_user_namespace_runs(cri: CriEnv, pods: PodFactory) -> None:
+    """runtime should support NamespaceMode_NODE: the container sees the host's uid_map"""
+    options = pb.NamespaceOption(userns_options=pb.UserNamespace(mode=pb.NamespaceMode.NODE))
+    container = pods.start(pods.run(namespaces=options), "hostusers",
+                           ["cat", "/proc/self/uid_map"], Ctx(namespace_options=options))
+    cri.wait_exit(container)
+    host = Path("/proc/self/uid_map").read_text().split()
+    assert [line.split() for line in log_lines(cri, container)] == [host]
