@@ -5,6 +5,7 @@ container commands."""
 from __future__ import annotations
 
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -76,3 +77,15 @@ def exec_ok(cri: CriEnv, container_id: str, cmd: list[str]) -> str:
     assert reply.exit_code == 0, (reply.exit_code, reply.stderr)
     assert reply.stderr == b""
     return reply.stdout.decode()
+
+
+def http_get(url: str, timeout: float = 60) -> bytes:
+    """GET `url` until it answers 200 (critest polls for up to a minute)."""
+    def attempt() -> bytes | None:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                assert response.status == 200
+                return bytes(response.read())
+        except OSError:
+            return None
+    return bytes(eventually(attempt, timeout=timeout, every=0.5))

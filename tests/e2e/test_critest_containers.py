@@ -8,7 +8,6 @@ import os
 import shutil
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import grpc
@@ -22,6 +21,7 @@ from tests.e2e.critest_helpers import (
     create,
     eventually,
     exec_ok,
+    http_get,
     running,
     sandbox,
     start,
@@ -174,7 +174,7 @@ def test_multiple_containers_share_the_pod(cri: CriEnv) -> None:
         busybox = start(cri, pod, "busybox", ["sh", "-c", f"echo {DEFAULT_LOG}; sleep 1000"])
         running(cri, busybox)
         ip = cri.client.pod_sandbox_status(pod[0]).status.network.ip
-        assert b"httpd" in _get(f"http://{ip}:80/")
+        assert b"httpd" in http_get(f"http://{ip}:80/")
         for container_id, expected in ((httpd, "httpd"), (busybox, DEFAULT_LOG)):
             path = Path(pod[1].log_directory) / cri.client.container_status(
                 container_id).status.log_path
@@ -183,16 +183,6 @@ def test_multiple_containers_share_the_pod(cri: CriEnv) -> None:
         assert exec_ok(cri, busybox, ["echo", "busybox"]) == "busybox\n"
 
 
-def _get(url: str, timeout: float = 60) -> bytes:
-    """GET `url` until it answers 200 (critest polls for up to a minute)."""
-    def attempt() -> bytes | None:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                assert response.status == 200
-                return bytes(response.read())
-        except OSError:
-            return None
-    return bytes(eventually(attempt, timeout=timeout, every=0.5))
 
 
 # -- OOM -----------------------------------------------------------------------------------

@@ -7,14 +7,20 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import urllib.request
 from typing import Any
 
 import pytest
 
 from pycri.api.cri import pb
 from tests.e2e.cri_env import CriEnv
-from tests.e2e.critest_helpers import ECHO_HELLO, eventually, exec_ok, running, sandbox, start
+from tests.e2e.critest_helpers import (
+    ECHO_HELLO,
+    exec_ok,
+    http_get,
+    running,
+    sandbox,
+    start,
+)
 from tests.unit.streaming.streaming_clients import CommandSession, SpdyClient, WsClient
 
 pytestmark = pytest.mark.root
@@ -31,16 +37,6 @@ def _web_server(port: int) -> list[str]:
             f"exec httpd -f -p {port} -h /www"]
 
 
-def _get(url: str, timeout: float = 60) -> bytes:
-    """GET `url` until it answers 200 (critest polls for up to a minute)."""
-    def attempt() -> bytes | None:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                assert response.status == 200
-                return bytes(response.read())
-        except OSError:
-            return None
-    return bytes(eventually(attempt, timeout=timeout, every=0.5))
 
 
 def _port_free(port: int) -> bool:
@@ -176,7 +172,7 @@ def test_port_forward(cri: CriEnv) -> None:
     with sandbox(cri, "portforward-", port_mappings=ports) as pod:
         start(cri, pod, "container-for-portforward-test", _web_server(WEB_PORT))
         ip = cri.client.pod_sandbox_status(pod[0]).status.network.ip
-        assert b"critest-web" in _get(f"http://{ip}:{WEB_PORT}/")
+        assert b"critest-web" in http_get(f"http://{ip}:{WEB_PORT}/")
         body = _forward_get(_port_forward_url(cri, pod[0]), WEB_PORT)
         assert b"200 OK" in body and b"critest-web" in body
 
@@ -190,7 +186,7 @@ def test_port_forward_in_host_network(cri: CriEnv) -> None:
     with sandbox(cri, "portforward-hostnet-", port_mappings=ports, linux=linux) as pod:
         start(cri, pod, "container-for-host-net-portforward-test",
               _web_server(HOST_NET_WEB_PORT))
-        assert b"critest-web" in _get(f"http://127.0.0.1:{HOST_NET_WEB_PORT}/")
+        assert b"critest-web" in http_get(f"http://127.0.0.1:{HOST_NET_WEB_PORT}/")
         body = _forward_get(_port_forward_url(cri, pod[0]), HOST_NET_WEB_PORT)
         assert b"200 OK" in body and b"critest-web" in body
 
@@ -218,7 +214,7 @@ def test_port_mapping_with_only_container_port(cri: CriEnv) -> None:
         start(cri, pod, "container-for-container-port", _web_server(WEB_PORT))
         network: Any = cri.client.pod_sandbox_status(pod[0]).status.network
         assert network.ip
-        assert b"critest-web" in _get(f"http://{network.ip}:{WEB_PORT}/")
+        assert b"critest-web" in http_get(f"http://{network.ip}:{WEB_PORT}/")
 
 
 def test_port_mapping_with_host_port(cri: CriEnv) -> None:
@@ -227,4 +223,4 @@ def test_port_mapping_with_host_port(cri: CriEnv) -> None:
     ports = [pb.PortMapping(container_port=WEB_PORT, host_port=HOST_PORT_FOR_MAPPING)]
     with sandbox(cri, "create-PodSandbox-with-port-mapping", port_mappings=ports) as pod:
         start(cri, pod, "container-for-host-port", _web_server(WEB_PORT))
-        assert b"critest-web" in _get(f"http://127.0.0.1:{HOST_PORT_FOR_MAPPING}/")
+        assert b"critest-web" in http_get(f"http://127.0.0.1:{HOST_PORT_FOR_MAPPING}/")
