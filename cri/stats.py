@@ -20,6 +20,7 @@ from pycri.cri import filters, stats_cgroup, stats_net
 from pycri.cri.pod_cgroup import container_cgroup, pod_cgroup
 from pycri.cri.records import ContainerRecord, ContainerState, SandboxRecord
 from pycri.cri.stats_cgroup import CgroupDirs, PsiSwitch, Sample
+from pycri.cri.stats_detail import DeviceNames
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class StatsCollector:
     def __init__(self, rt: Any, *, layer_cache_s: float = LAYER_CACHE_S) -> None:
         self.rt = rt
         self.psi = PsiSwitch()
+        # Block device names for the metrics' `device` label.
+        self.devices = DeviceNames()
         self.layer_cache_s = layer_cache_s
         self._dirs: dict[str, CgroupDirs | None] = {}
         # cgroupsPath by container id (pods: "pod/<id>"), for the metrics' `id` label.

@@ -35,6 +35,8 @@ class CgroupDirs:
     memory: str = ""
     pids: str = ""
     unified: str = ""  # v2 dir; on hybrid hosts the unified dir (PSI only)
+    cpu_ctl: str = ""  # v1 `cpu` controller (CFS numbers and spec); `cpu` above is cpuacct
+    blkio: str = ""
 
 
 @dataclass
@@ -73,9 +75,11 @@ def resolve(cgroups_path: str, owner_id: str, cgroup_root: str) -> CgroupDirs:
     paths = manager_for(cgroups_path, owner_id, root=cgroup_root).paths()
     unified = paths.get("", "")
     if "memory" not in paths and "cpuacct" not in paths and "cpu" not in paths:
-        return CgroupDirs(version=2, cpu=unified, memory=unified, pids=unified, unified=unified)
+        return CgroupDirs(version=2, cpu=unified, memory=unified, pids=unified, unified=unified,
+                          cpu_ctl=unified, blkio=unified)
     return CgroupDirs(version=1, cpu=paths.get("cpuacct", ""), memory=paths.get("memory", ""),
-                      pids=paths.get("pids", ""), unified=unified)
+                      pids=paths.get("pids", ""), unified=unified,
+                      cpu_ctl=paths.get("cpu", ""), blkio=paths.get("blkio", ""))
 
 
 def read_file(path: str) -> bytes | None:

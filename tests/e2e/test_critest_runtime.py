@@ -44,11 +44,6 @@ OPTIONAL_VALUES = {
     "container_fs_reads_total", "container_fs_writes_bytes_total", "container_fs_writes_total",
 }
 
-# Why the two metrics cases still fail: the daemon exports no cfs throttling, blkio/fs I/O,
-# fs limit/inodes free, file descriptor, socket, thread, last-seen, failcnt, kernel, mapped
-# file, max usage or cpu/swap spec families yet (22 of critest's list).
-MISSING_METRICS = "pycri lacks 22 of critest's cAdvisor metric families"
-
 
 # -- Runtime info --------------------------------------------------------------------------
 
@@ -127,7 +122,6 @@ def test_pod_sysctls_apply_in_containers(cri: CriEnv, sysctl: str, value: str,
         assert exec_ok(cri, container_id, ["cat", path]).strip() == value
 
 
-@pytest.mark.xfail(strict=True, reason=MISSING_METRICS)
 def test_metric_descriptors_cover_the_expected_families(cri: CriEnv) -> None:
     descriptors = cri.client.runtime.ListMetricDescriptors(
         pb.ListMetricDescriptorsRequest(), timeout=30).descriptors
@@ -137,7 +131,6 @@ def test_metric_descriptors_cover_the_expected_families(cri: CriEnv) -> None:
     assert [n for n in EXPECTED_METRICS if n not in by_name] == []
 
 
-@pytest.mark.xfail(strict=True, reason=MISSING_METRICS)
 def test_pod_sandbox_metrics_have_the_described_labels(cri: CriEnv) -> None:
     resources = pb.LinuxContainerResources(
         cpu_period=100000, cpu_quota=20000, cpu_shares=1024,

@@ -26,8 +26,8 @@ def pods(cri: CriEnv) -> Iterator[list[str]]:
             cri.client.remove_pod_sandbox(pod_id)
 
 
-def _run(cri: CriEnv, made: list[str], name: str, command: list[str]) -> str:
-    pod_id, container_id = cri.run(cri.pod_config(name), name, command)
+def _run(cri: CriEnv, made: list[str], name: str, command: list[str], **kwargs: Any) -> str:
+    pod_id, container_id = cri.run(cri.pod_config(name), name, command, **kwargs)
     made.append(pod_id)
     return container_id
 
@@ -141,3 +141,37 @@ def test_metric_descriptors_and_pod_metrics(cri: CriEnv) -> None:
     labels = dict(zip(keys["container_memory_working_set_bytes"],
                       values["container_memory_working_set_bytes"].label_values, strict=True))
     assert labels["container"] == "metrics" and labels["namespace"] == "e2e"
+
+
+def test_metrics_carry_spec_throttling_and_process_numbers(cri: CriEnv) -> None:
+    resources = pb.LinuxContainerResources(
+        cpu_period=100000, cpu_quota=10000, cpu_shares=512,
+        memory_limit_in_bytes=64 << 20, memory_swap_limit_in_bytes=96 << 20)
+    with pods(cri) as made:
+        # Spinning under a 10% quota is throttled in nearly every period; the shell holds
+        # its stdio descriptors and no socket.
+        cid = _run(cri, made, "limited", ["sh", "-c", "while :; do :; done"],
+                   linux=pb.LinuxContainerConfig(resources=resources))
+        deadline = time.monotonic() + 30
+        while True:
+            got = cri.client.runtime.ListPodSandboxMetrics(
+                pb.ListPodSandboxMetricsRequest(), timeout=30).pod_metrics
+            pod = next(p for p in got if p.pod_sandbox_id == made[0])
+            (container,) = pod.container_metrics
+            values = {m.name: m.value.value for m in container.metrics}
+            if values.get("container_cpu_cfs_throttled_periods_total") or \
+                    time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    assert container.container_id == cid
+    assert values["container_spec_cpu_period"] == 100000
+    assert values["container_spec_cpu_shares"] == 512
+    assert values["container_spec_memory_limit_bytes"] == 64 << 20
+    assert values["container_spec_memory_swap_limit_bytes"] == 96 << 20
+    assert values["container_cpu_cfs_periods_total"] >= values[
+        "container_cpu_cfs_throttled_periods_total"] >= 1
+    assert values["container_threads"] >= 1 and values["container_file_descriptors"] >= 3
+    assert values["container_sockets"] == 0
+    assert values["container_fs_limit_bytes"] > 0 and values["container_fs_inodes_free"] > 0
+    assert values["container_last_seen"] >= values["container_start_time_seconds"] > 0
+    assert values["container_memory_max_usage_bytes"] >= values["container_memory_usage_bytes"]
