@@ -47,10 +47,24 @@ class Internal(CriError):
     code = grpc.StatusCode.INTERNAL
 
 
+# The shim protocol's error codes (pycri.runtime.shim.protocol) as gRPC codes.
+_SHIM_CODES = {
+    "not_found": grpc.StatusCode.NOT_FOUND,
+    "already_exists": grpc.StatusCode.ALREADY_EXISTS,
+    "invalid": grpc.StatusCode.INVALID_ARGUMENT,
+    "failed_precondition": grpc.StatusCode.FAILED_PRECONDITION,
+    "deadline_exceeded": grpc.StatusCode.DEADLINE_EXCEEDED,
+    "unavailable": grpc.StatusCode.UNAVAILABLE,
+}
+
+
 def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     """The status code and client-facing message for any exception a handler let escape."""
     if isinstance(exc, CriError):
         return exc.code, str(exc)
     if isinstance(exc, TimeoutError):
         return grpc.StatusCode.DEADLINE_EXCEEDED, str(exc) or "operation timed out"
+    shim_code = getattr(exc, "code", None)
+    if type(exc).__module__ == "pycri.runtime.task.errors" and shim_code in _SHIM_CODES:
+        return _SHIM_CODES[shim_code], str(exc)
     return grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}"

@@ -23,3 +23,12 @@ def test_status_for(exc: Exception, code: grpc.StatusCode) -> None:
     got, message = errors.status_for(exc)
     assert got == code
     assert message
+
+
+def test_shim_errors_keep_their_meaning() -> None:
+    from pycri.runtime.task import errors as shim
+
+    assert errors.status_for(shim.NotFound("gone"))[0] == grpc.StatusCode.NOT_FOUND
+    assert errors.status_for(shim.InvalidArgument("bad"))[0] == grpc.StatusCode.INVALID_ARGUMENT
+    assert errors.status_for(shim.ShimGone("no shim"))[0] == grpc.StatusCode.UNAVAILABLE
+    assert errors.status_for(shim.ShimError("boom"))[0] == grpc.StatusCode.INTERNAL
