@@ -179,7 +179,6 @@ def cgroup_metrics(em: _Emitter, s: Sample) -> None:
         # The memory controller answered, so no limit means unlimited: 0, as cAdvisor says it.
         em.add("container_spec_memory_limit_bytes", s.memory_limit or 0)
     em.add("container_oom_events_total", s.oom_kills)
-    em.add("container_processes", s.pids)
     for res, entries in s.psi.items():
         for kind, label in (("some", "waiting"), ("full", "stalled")):
             entry = entries.get(kind)
@@ -213,6 +212,8 @@ def detail_metrics(em: _Emitter, d: Detail, devices: DeviceNames) -> None:
 
 
 def process_metrics(em: _Emitter, counts: ProcessCounts) -> None:
+    # Processes from cgroup.procs: pids.current would count threads too.
+    em.add("container_processes", counts.processes)
     em.add("container_threads", counts.threads)
     em.add("container_file_descriptors", counts.file_descriptors)
     em.add("container_sockets", counts.sockets)

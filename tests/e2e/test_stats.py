@@ -170,6 +170,7 @@ def test_metrics_carry_spec_throttling_and_process_numbers(cri: CriEnv) -> None:
     assert values["container_spec_memory_swap_limit_bytes"] == 96 << 20
     assert values["container_cpu_cfs_periods_total"] >= values[
         "container_cpu_cfs_throttled_periods_total"] >= 1
+    assert values["container_processes"] == 1
     assert values["container_threads"] >= 1 and values["container_file_descriptors"] >= 3
     assert values["container_sockets"] == 0
     assert values["container_fs_limit_bytes"] > 0 and values["container_fs_inodes_free"] > 0

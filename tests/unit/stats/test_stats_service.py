@@ -139,6 +139,7 @@ async def test_v1_hybrid_metrics(rt: Any, tmp_path: Path) -> None:
     assert one["container_spec_memory_swap_limit_bytes"] == 96 << 20
     assert one["container_memory_failcnt"] == 9 and one["container_memory_mapped_file"] == 4096
     # This test process stands in for the container's: it has threads and open files.
+    assert one["container_processes"] == 1
     assert one["container_threads"] >= 1 and one["container_file_descriptors"] >= 3
     # The pod's count walks its own cgroup and the container's under it.
     assert pod_level["container_file_descriptors"] >= one["container_file_descriptors"]
