@@ -6,14 +6,17 @@ importable, so the lifecycle keeps working (without limits, freezer or kill --al
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
-from typing import Any
 
 from pycri.runtime.oci.errors import Unsupported
+from pycri.runtime.oci.lazylog import get_logger
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+log = get_logger(__name__)
 
 
 CALLER_CGROUP = "caller.cgroup"

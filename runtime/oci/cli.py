@@ -6,17 +6,25 @@ Exit status 0 on success, 1 on error; the error goes to stderr and, as a JSON li
 
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
-from collections.abc import Sequence
 
-log = logging.getLogger("pyrunc")
+from pycri.runtime.oci.lazylog import get_logger
+
+# argparse is imported only for calls the hand parser (cli_fast) does not take.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+    from typing import Any
+
+log = get_logger("pyrunc")
 
 DEFAULT_ROOT = "/run/pyrunc"
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     from pycri.runtime.oci import cli_commands as cmd
 
     p = argparse.ArgumentParser(prog="pyrunc", description="pycri's OCI runtime")
@@ -133,7 +141,13 @@ _LONG_ONE_DASH = {"root", "log", "log-format", "debug", "bundle", "pid-file", "c
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args_in = _normalise(list(sys.argv[1:] if argv is None else argv))
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    from pycri.runtime.oci import cli_fast
+
+    fast = cli_fast.parse(args_in, DEFAULT_ROOT)
+    if fast is not None:
+        return _run_fast(fast)
+    args_in = _normalise(args_in)
     parser = _parser()
     args = parser.parse_args(args_in)
     from pycri.runtime.oci import clilog
@@ -153,13 +167,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         rc: int = args.fn(args)
         return rc
     except Exception as exc:  # every failure must end as one error line for the shim
-        msg = str(exc) if not isinstance(exc, OSError) or not exc.strerror else exc.strerror
-        log.error("%s", msg, exc_info=args.debug)
-        if args.log or args.log_format == "json":
-            print(f"pyrunc: {msg}", file=sys.stderr)
-        return 1
+        return _report(args, exc)
     except KeyboardInterrupt:
         return 130
+
+
+def _run_fast(args: Any) -> int:
+    """A hot call parsed by cli_fast: logging is set up only if something is logged."""
+    from pycri.runtime.oci import cli_commands as cmd
+    from pycri.runtime.oci import lazylog
+
+    def setup_logging() -> None:
+        from pycri.runtime.oci import clilog
+
+        clilog.setup(args.log, args.log_format, args.debug)
+
+    lazylog.before_first_use.append(setup_logging)
+    fn = {"create": cmd.create, "start": cmd.start, "state": cmd.state, "kill": cmd.kill,
+          "delete": cmd.delete}[args.command]
+    try:
+        rc: int = fn(args)
+        return rc
+    except Exception as exc:  # every failure must end as one error line for the shim
+        return _report(args, exc)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _report(args: Any, exc: Exception) -> int:
+    msg = str(exc) if not isinstance(exc, OSError) or not exc.strerror else exc.strerror
+    log.error("%s", msg, exc_info=args.debug)
+    if args.log or args.log_format == "json":
+        print(f"pyrunc: {msg}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

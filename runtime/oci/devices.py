@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any
 
 from pycri.runtime.oci.securejoin import secure_join
 from pycri.runtime.sys import Syscalls
 from pycri.runtime.sys import constants as c
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_DEVICES: list[dict[str, Any]] = [
     {"path": "/dev/null", "type": "c", "major": 1, "minor": 3},

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
 from pycri.runtime.oci.errors import RuntimeError_
+from pycri.runtime.oci.lazylog import get_logger
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+log = get_logger(__name__)
 
 
 class HookFailed(RuntimeError_):

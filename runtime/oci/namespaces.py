@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Any
 
 from pycri.runtime.sys import Syscalls
 from pycri.runtime.sys import constants as c
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 FLAGS = {
     "pid": c.CLONE_NEWPID, "network": c.CLONE_NEWNET, "mount": c.CLONE_NEWNS,
@@ -26,10 +28,23 @@ FOR_CHILDREN = ("pid", "time")
 JOIN_ORDER = ("user", "cgroup", "ipc", "uts", "network", "pid", "time", "mount")
 
 
-@dataclass
 class Plan:
-    new: list[str] = field(default_factory=list)
-    join: list[tuple[str, str]] = field(default_factory=list)
+    """Namespaces to create (`new`) and to join by path (`join`), in joining order."""
+
+    __slots__ = ("join", "new")
+
+    def __init__(self, new: list[str] | None = None,
+                 join: list[tuple[str, str]] | None = None) -> None:
+        self.new: list[str] = new if new is not None else []
+        self.join: list[tuple[str, str]] = join if join is not None else []
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Plan) and (self.new, self.join) == (other.new, other.join)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Plan(new={self.new!r}, join={self.join!r})"
 
     def has(self, kind: str) -> bool:
         return kind in self.new or any(k == kind for k, _ in self.join)

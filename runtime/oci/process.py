@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any
 
 from pycri.runtime.sys import Syscalls
 from pycri.runtime.sys import constants as c
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _IOPRIO = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}

@@ -7,18 +7,21 @@ paths are applied after the pivot by `finalize`.
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
-from collections.abc import Callable
-from typing import Any
 
 from pycri.runtime.oci import mountopts
+from pycri.runtime.oci.lazylog import get_logger
 from pycri.runtime.oci.securejoin import check_fd_within, secure_join
 from pycri.runtime.sys import Syscalls
 from pycri.runtime.sys import constants as c
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+log = get_logger(__name__)
 
 
 def _open_target(rootfs: str, path: str, what: str) -> int:

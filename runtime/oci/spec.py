@@ -7,11 +7,14 @@ a typed model would cost import and conversion time on the create path.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from pycri.runtime.oci.errors import InvalidSpec
 
-Spec = dict[str, Any]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    Spec = dict[str, Any]
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 HOOK_KINDS = (

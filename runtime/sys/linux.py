@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-import platform
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _libc: Any = None
 
@@ -40,9 +42,9 @@ def _b(s: str | bytes | None) -> bytes | None:
 
 def _nr(name: str) -> int:
     try:
-        return _NR[platform.machine()][name]
+        return _NR[os.uname().machine][name]
     except KeyError:
-        raise OSError(38, f"{name}: not supported on {platform.machine()}") from None
+        raise OSError(38, f"{name}: not supported on {os.uname().machine}") from None
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,

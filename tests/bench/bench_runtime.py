@@ -3,6 +3,7 @@ runc and crun on the same bundle. Prints median/p95 per runtime and the per-step
 and the memory (PSS) a created-but-not-started container's init holds.
 
     .venv/bin/python tests/bench/bench_runtime.py [-n 200] [--mount-hugetlb]
+        [--runtimes library,pyrunc,runc,crun]   (pyrunc-m: `python -m` with site, too)
 
 crun refuses this VM's hybrid cgroups while hugetlb sits on cgroup2; --mount-hugetlb
 mounts it as a v1 hierarchy for the run and unmounts it afterwards.
@@ -161,10 +162,16 @@ def main() -> int:
     results: dict[str, dict[str, object]] = {}
     try:
         bundle = make_bundle(os.path.join(base, "bundle"))
+        # `pyrunc` as installed for containerd: the site-less launcher script.
+        from pycri.runtime.oci.launcher import install
+
+        launcher = os.path.join(base, "pyrunc-launcher")
+        install(launcher)
         makers: dict[str, Callable[[], Cli | Library]] = {
             "library": lambda: Library(os.path.join(base, "lib"), bundle),
-            "pyrunc": lambda: Cli([sys.executable, "-m", "pycri.runtime.oci.cli"],
-                                  os.path.join(base, "pyrunc"), bundle),
+            "pyrunc": lambda: Cli([launcher], os.path.join(base, "pyrunc"), bundle),
+            "pyrunc-m": lambda: Cli([sys.executable, "-m", "pycri.runtime.oci.cli"],
+                                    os.path.join(base, "pyrunc-m"), bundle),
             "runc": lambda: Cli(["runc"], os.path.join(base, "runc"), bundle),
             "crun": lambda: Cli(["crun"], os.path.join(base, "crun"), bundle),
         }

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import abc
 import errno
-import logging
 import os
 import time
-from collections.abc import Callable
-from typing import Any
 
 from pycri.runtime.oci.cgroups.errors import CgroupError, describe_errno
+from pycri.runtime.oci.lazylog import get_logger
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+log = get_logger(__name__)
 
 # rmdir of a cgroup whose last task just exited can race the kernel's bookkeeping.
 RMDIR_RETRIES = 7

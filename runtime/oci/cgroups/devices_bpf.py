@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import logging
 import os
-import platform
 import struct
-from typing import Any
 
 from pycri.runtime.oci.cgroups.errors import CgroupError, UnsupportedError
+from pycri.runtime.oci.lazylog import get_logger
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+log = get_logger(__name__)
 
 # bpf_cgroup_dev_ctx.access_type = (access << 16) | type
 DEV_BLOCK, DEV_CHAR = 1, 2
@@ -134,9 +136,9 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_char]) -> int:
-    nr = _SYS_BPF.get(platform.machine())
+    nr = _SYS_BPF.get(os.uname().machine)
     if nr is None:
-        raise UnsupportedError(f"bpf syscall number unknown for `{platform.machine()}`")
+        raise UnsupportedError(f"bpf syscall number unknown for `{os.uname().machine}`")
     ret = int(_libc.syscall(ctypes.c_long(nr), ctypes.c_int(cmd), attr, ctypes.c_uint(len(attr))))
     if ret < 0:
         err = ctypes.get_errno()

@@ -6,12 +6,12 @@ cgroupfs and on a temp dir seeded with files in unit tests.
 
 from __future__ import annotations
 
-import logging
 import os
 
 from pycri.runtime.oci.cgroups.errors import read_error, write_error
+from pycri.runtime.oci.lazylog import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def write(directory: str, name: str, value: str) -> None:

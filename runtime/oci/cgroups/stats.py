@@ -13,9 +13,12 @@ Shape (sections are absent when the kernel does not offer the files):
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from pycri.runtime.oci.cgroups import fsio
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # cpuacct.stat counts in USER_HZ ticks.
 _USER_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
-from collections.abc import Callable
-from typing import Any
 
 from pycri.runtime.oci.cgroups import fsio, stats, v1_resources, v2
 from pycri.runtime.oci.cgroups.base import (
@@ -16,8 +13,14 @@ from pycri.runtime.oci.cgroups.base import (
     wait_until,
 )
 from pycri.runtime.oci.cgroups.errors import CgroupError, UnsupportedError
+from pycri.runtime.oci.lazylog import get_logger
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+log = get_logger(__name__)
 
 # Controllers a container joins, by the directory name under the cgroupfs root.
 # `systemd` is the named `name=systemd` hierarchy: joined for bookkeeping, no knobs.

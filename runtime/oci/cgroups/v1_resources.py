@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import errno
-import logging
 import re
-from typing import Any
 
 from pycri.runtime.oci.cgroups import fsio
 from pycri.runtime.oci.cgroups.errors import CgroupError, UnsupportedError
+from pycri.runtime.oci.lazylog import get_logger
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+log = get_logger(__name__)
 
 _PAGE_SIZE = re.compile(r"^[0-9]+[KMG]B$")
 _CPU_KEYS = ("shares", "quota", "period", "realtimePeriod", "realtimeRuntime", "burst")

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import signal
-from collections.abc import Callable
-from typing import Any
 
 from pycri.runtime.oci.cgroups import fsio, stats, v2_resources
 from pycri.runtime.oci.cgroups.base import (
@@ -17,8 +14,14 @@ from pycri.runtime.oci.cgroups.base import (
     wait_until,
 )
 from pycri.runtime.oci.cgroups.errors import CgroupError, UnsupportedError
+from pycri.runtime.oci.lazylog import get_logger
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+log = get_logger(__name__)
 
 
 def _enable_controllers(directory: str) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-from typing import Any
 
 from pycri.runtime.oci.cgroups import fsio
 from pycri.runtime.oci.cgroups.convert import (
@@ -14,8 +12,13 @@ from pycri.runtime.oci.cgroups.convert import (
     memory_swap_to_v2,
 )
 from pycri.runtime.oci.cgroups.errors import CgroupError, UnsupportedError
+from pycri.runtime.oci.lazylog import get_logger
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+log = get_logger(__name__)
 
 _PAGE_SIZE = re.compile(r"^[0-9]+[KMG]B$")
 
