@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pycri.api.cri import pb
-from pycri.cri import sandbox_files
+from pycri.cri import netns_pin, sandbox_files
 from pycri.cri.context import RuntimeContext
 from pycri.cri.pod_cgroup import remove_own_pod_cgroup
 from pycri.cri.sandbox_stop import stop_record
@@ -26,6 +26,9 @@ async def remove(rt: RuntimeContext, request: Any, context: Any) -> Any:
         for container in rt.state.containers_of(record.id):
             await container_remove.remove_record(rt, container)
         await rt.pods.stop(record.id)
+        if record.status.netns_path:
+            # Only now: CNI DEL (in stop) needs the namespace to undo everything.
+            await rt.to_thread(netns_pin.remove, record.status.netns_path)
         if record.status.dir:
             await rt.to_thread(sandbox_files.remove_pod_files, Path(record.status.dir),
                                record.status.shm_mounted)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
 
 from pycri.api.cri import pb
-from pycri.cri import sandbox_files
+from pycri.cri import netns_pin, sandbox_files
 from pycri.cri.context import RuntimeContext, caller_gone
 from pycri.cri.errors import InvalidArgument
 from pycri.cri.records import SandboxRecord, SandboxState, SandboxStatus, now_ns, sandbox_name_key
 from pycri.cri.rollback import Rollback
 from pycri.cri.state import new_id
+from pycri.cri.steptimer import StepTimer
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,7 @@ async def _create(rt: RuntimeContext, config: Any, handler: str, key: str) -> st
         state=SandboxState.CREATING, created_at=now_ns(), config=config.SerializeToString(),
         runtime_handler=handler, status=status,
     )
+    steps = StepTimer()
     rt.state.pod_names.reserve(key, sandbox_id)
     async with Rollback(f"pod_id={sandbox_id}") as undo:
         undo.push("release the pod name", _async(rt.state.pod_names.release, key, sandbox_id))
@@ -94,42 +97,64 @@ async def _create(rt: RuntimeContext, config: Any, handler: str, key: str) -> st
             status.shm_path = await rt.to_thread(sandbox_files.mount_shm, directory)
             status.shm_mounted = True
 
-        owned = [] if host_network else ["net", "uts"]
+        steps.mark("record_and_files")
+        if not host_network:
+            netns = str(Path(rt.config.state) / "netns" / sandbox_id)
+            status.netns_path = await rt.to_thread(netns_pin.create, netns)
+            undo.push("unpin the pod's network namespace",
+                      lambda: rt.to_thread(netns_pin.remove, netns))
+        owned = [] if host_network else ["uts"]
         if options.ipc != NODE:
             owned.append("ipc")
-        info = await rt.pods.start(sandbox_id, namespaces=owned,
-                                   hostname="" if host_network else config.hostname or m.name,
-                                   pid_ns=options.pid == POD)
-        undo.push("stop the pod's shim and unpin its namespaces",
-                  lambda: rt.pods.stop(sandbox_id))
-        pins = info.get("namespaces", {})
-        status.netns_path = pins.get("net", "")
+        # The shim and the network come up side by side: both only need the namespace.
+        shim_start = asyncio.ensure_future(rt.pods.start(
+            sandbox_id, namespaces=owned, pid_ns=options.pid == POD,
+            hostname="" if host_network else config.hostname or m.name))
+        network_setup = asyncio.ensure_future(_setup_network(rt, sandbox_id, config, status))
+        shim_outcome, network_outcome = await asyncio.gather(
+            shim_start, network_setup, return_exceptions=True)
+        if not isinstance(shim_outcome, BaseException):
+            undo.push("stop the pod's shim and unpin its namespaces",
+                      lambda: rt.pods.stop(sandbox_id))
+        if not isinstance(network_outcome, BaseException) and not host_network:
+            undo.push("detach the pod from its network",
+                      lambda: rt.network.teardown_pod(sandbox_id, status.netns_path))
+        for outcome in (shim_outcome, network_outcome):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert isinstance(shim_outcome, dict)
+        pins = shim_outcome.get("namespaces", {})
         status.ipc_path = pins.get("ipc", "")
         status.uts_path = pins.get("uts", "")
         status.pid_path = pins.get("pid", "")
-        status.pid_init = int(info.get("pid_init", 0))
-        status.shim_pid = int(info.get("pid", 0))
-
-        if not host_network:
-            result = await rt.network.setup_pod(
-                sandbox_id, status.netns_path, name=m.name, namespace=m.namespace, uid=m.uid,
-                port_mappings=[_port_mapping(p) for p in config.port_mappings if p.host_port],
-                bandwidth=None, dns=_dns(config.dns_config),
-                cgroup_path=config.linux.cgroup_parent or None,
-            )
-            status.network_attached = True
-            undo.push("detach the pod from its network",
-                      lambda: rt.network.teardown_pod(sandbox_id, status.netns_path))
-            status.ip = result.ip or ""
-            status.additional_ips = list(result.additional_ips)
-
+        status.pid_init = int(shim_outcome.get("pid_init", 0))
+        status.shim_pid = int(shim_outcome.get("pid", 0))
+        steps.mark("network")
         record.state = SandboxState.READY
         await rt.state.save_sandbox(record)
         undo.commit()
+        steps.mark("ready")
     log.info("pod sandbox ready pod_id=%s name=%s namespace=%s ip=%s", sandbox_id, m.name,
              m.namespace, status.ip or "-")
+    log.debug("pod sandbox steps pod_id=%s %s", sandbox_id, steps)
     rt.events.sandbox_changed(record)
     return sandbox_id
+
+
+async def _setup_network(rt: RuntimeContext, sandbox_id: str, config: Any,
+                         status: SandboxStatus) -> None:
+    if status.host_network:
+        return
+    m = config.metadata
+    result = await rt.network.setup_pod(
+        sandbox_id, status.netns_path, name=m.name, namespace=m.namespace, uid=m.uid,
+        port_mappings=[_port_mapping(p) for p in config.port_mappings if p.host_port],
+        bandwidth=None, dns=_dns(config.dns_config),
+        cgroup_path=config.linux.cgroup_parent or None,
+    )
+    status.network_attached = True
+    status.ip = result.ip or ""
+    status.additional_ips = list(result.additional_ips)
 
 
 def _async(fn: Any, *args: Any) -> Any:
