@@ -60,10 +60,9 @@ class InitContext:
 def preload(spec: dict[str, Any]) -> None:
     """Import, in the parent, every module the child needs after pivot_root: from then
     on the host's files (and so Python's import path) are out of its reach."""
-    import json  # noqa: F401
     import resource  # noqa: F401
 
-    from pycri.runtime.oci import devices, errors, rootfs  # noqa: F401
+    from pycri.runtime.oci import devices, errors, fastjson, rootfs  # noqa: F401
 
     if any(m.get("type") in ("cgroup", "cgroup2") for m in spec.get("mounts") or ()):
         from pycri.runtime.oci import cgroupfs_mount  # noqa: F401
@@ -173,9 +172,9 @@ def _run(ctx: InitContext) -> None:
     process.setup_user_and_privs(sc, proc, ctx.caps, in_userns=in_userns)
     env = process.build_env(proc)
     exe = process.find_executable(proc["args"][0], env)
-    import json
+    from pycri.runtime.oci import fastjson
 
-    ctx.sock.send(b"R" + json.dumps(ctx.warnings).encode())
+    ctx.sock.send(b"R" + fastjson.dumps(ctx.warnings).encode())
     ctx.sock.close()
     fifo = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
     os.write(fifo, b"0")

@@ -30,12 +30,12 @@ RLIMITS = {
 
 def load(bundle: str) -> Spec:
     """Read `<bundle>/config.json`, validate it, and make root.path absolute."""
-    import json
+    from pycri.runtime.oci import fastjson
 
     path = os.path.join(bundle, "config.json")
     try:
         with open(path, "rb") as f:
-            spec = json.loads(f.read())
+            spec = fastjson.loads(f.read())
     except FileNotFoundError:
         raise InvalidSpec("", f"read `{path}`: no such file") from None
     except (OSError, ValueError) as exc:

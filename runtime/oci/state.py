@@ -92,18 +92,18 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
 
 
 def save(cdir: str, record: dict[str, Any]) -> None:
-    import json
+    from pycri.runtime.oci import fastjson
 
-    write_atomic(os.path.join(cdir, STATE_FILE), json.dumps(record).encode())
+    write_atomic(os.path.join(cdir, STATE_FILE), fastjson.dumps(record).encode())
 
 
 def read(root: str, container_id: str) -> dict[str, Any]:
-    import json
+    from pycri.runtime.oci import fastjson
 
     cdir = container_dir(root, container_id)
     try:
         with open(os.path.join(cdir, STATE_FILE), "rb") as f:
-            record: dict[str, Any] = json.loads(f.read())
+            record: dict[str, Any] = fastjson.loads(f.read())
     except (FileNotFoundError, NotADirectoryError):
         raise ContainerNotFound(container_id) from None
     except ValueError as exc:
