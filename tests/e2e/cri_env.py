@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import subprocess
@@ -110,6 +111,7 @@ def make_env(tmp: Path, busybox_ref: str) -> Iterator[CriEnv]:
             stop_daemon(env.daemon)
             subprocess.run(["ip", "link", "del", env.bridge], capture_output=True)
             _drop_masquerade_chains(subnet)
+            _drop_empty_pod_cgroup_root()
 
 
 def _drop_masquerade_chains(subnet: str) -> None:
@@ -117,3 +119,12 @@ def _drop_masquerade_chains(subnet: str) -> None:
     for line in rules.splitlines():
         if line.startswith("-A POSTROUTING") and subnet.split("/")[0][:-1] in line:
             subprocess.run(["iptables", "-t", "nat", "-D", *line.split()[1:]], capture_output=True)
+
+
+def _drop_empty_pod_cgroup_root() -> None:
+    """The daemon's /pycri parent cgroup, when no other pycri still uses it."""
+    for parent in Path("/sys/fs/cgroup").glob("*/pycri"):
+        with contextlib.suppress(OSError):
+            parent.rmdir()
+    with contextlib.suppress(OSError):
+        Path("/sys/fs/cgroup/pycri").rmdir()

@@ -3,6 +3,8 @@ its own socket and dirs, runs an OCI image built here from the busybox rootfs.""
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import io
 import json
@@ -144,3 +146,8 @@ exec {sys.executable} -m pycri.runtime.oci.cli "$@"
                        check=False)
         subprocess.run([*ctr, "containers", "rm", cid], capture_output=True, check=False)
         subprocess.run([*ctr, "images", "rm", IMAGE], capture_output=True, check=False)
+        # containerd puts a namespace's containers under a cgroup named after it and
+        # leaves that parent behind.
+        for parent in glob.glob(f"/sys/fs/cgroup/*/{ns}") + glob.glob(f"/sys/fs/cgroup/{ns}"):
+            with contextlib.suppress(OSError):
+                os.rmdir(parent)
