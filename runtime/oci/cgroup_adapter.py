@@ -7,7 +7,6 @@ importable, so the lifecycle keeps working (without limits, freezer or kill --al
 from __future__ import annotations
 
 import os
-import signal
 
 from pycri.runtime.oci.errors import Unsupported
 from pycri.runtime.oci.lazylog import get_logger
@@ -64,7 +63,7 @@ class NoCgroups:
     def path_for(self, controller: str) -> str:
         return ""
 
-    def kill_all(self, sig: int = signal.SIGKILL) -> None: ...
+    def kill_all(self, sig: int = 9) -> None: ...  # SIGKILL; no `signal` (enum) import
 
     def frozen(self) -> bool:
         return False

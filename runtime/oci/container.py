@@ -124,8 +124,9 @@ class Container:
         for_children = [(k, None) for k in plan.new
                         if k in namespaces.FOR_CHILDREN and not ctx.pid_in_child]
         for_children += [(k, p) for k, p in plan.join if k in namespaces.FOR_CHILDREN]
+        born_in, ctx.cgroup_tasks = mgr.join_plan()
         with namespaces.ForChildren(sc, for_children):
-            pid = os.fork()
+            pid, born = _fork(born_in)
             if pid == 0:
                 init.child_main(ctx)
         theirs.close()
@@ -138,7 +139,10 @@ class Container:
             "config": spec,
         }
         undo.callback(lambda: _kill_and_reap(record["pid"]))
-        mgr.apply(pid)
+        if born_in is None and not ctx.cgroup_tasks:
+            mgr.apply(pid)
+        elif born_in is not None and not born:
+            mgr.join_unified(pid)
         ours.send(b"G")
         pid = _parent_sync(ours, pid, spec, record)
         record["pid"] = pid
@@ -306,6 +310,29 @@ def write_pid_file(path: str, pid: int) -> None:
     """Decimal pid, no newline, written atomically (readers poll for it)."""
     d = os.path.dirname(os.path.abspath(path))
     state.write_atomic(os.path.join(d, os.path.basename(path)), str(pid).encode(), 0o644)
+
+
+def _fork(cgroup2_dir: str | None) -> tuple[int, bool]:
+    """fork(); the child born in `cgroup2_dir` where the kernel allows it. Returns the
+    pid (0 in the child) and whether the child was born there."""
+    if cgroup2_dir is None:
+        return os.fork(), False
+    try:
+        fd = os.open(cgroup2_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        log.debug("cgroup dir not opened, plain fork dir=%s err=%s", cgroup2_dir, exc)
+        return os.fork(), False
+    try:
+        from pycri.runtime.sys import fork_into_cgroup
+
+        return fork_into_cgroup(fd), True
+    except OSError as exc:
+        # No clone3 (kernel < 5.7) or the dir refuses a birth (threaded, controllers on):
+        # the parent moves the child afterwards, as before.
+        log.debug("clone3 into cgroup refused, plain fork dir=%s err=%s", cgroup2_dir, exc)
+        return os.fork(), False
+    finally:
+        os.close(fd)  # in the parent and the child alike
 
 
 def _parent_sync(sock: socket.socket, pid: int, spec: dict[str, Any],

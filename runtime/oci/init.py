@@ -54,6 +54,8 @@ class InitContext:
         self.caps = caps
         self.parent_hooks = parent_hooks
         self.pid_in_child = pid_in_child
+        # v1 cgroup dirs the child moves itself into (see CgroupManager.join_plan).
+        self.cgroup_tasks: list[str] = []
         self.warnings: list[str] = []
 
 
@@ -124,6 +126,7 @@ def _run(ctx: InitContext) -> None:
     process.close_fds(keep, 3 + ctx.preserve_fds)
     for fd in range(3, 3 + ctx.preserve_fds):
         os.set_inheritable(fd, True)
+    join_cgroups(ctx.cgroup_tasks)
     _expect(ctx.sock, b"G")
     if any(m.get("type") in ("cgroup", "cgroup2") for m in spec.get("mounts") or ()):
         from pycri.runtime.oci import cgroupfs_mount
@@ -186,6 +189,21 @@ def _run(ctx: InitContext) -> None:
     if ctx.seccomp is not None and not early_seccomp:
         ctx.seccomp.load()
     os.execve(exe, proc["args"], env)
+
+
+def join_cgroups(dirs: list[str]) -> None:
+    """Move this (single-threaded) process into v1 cgroups: "0" written to `tasks` moves
+    only the writer, which the kernel does without its global threadgroup lock."""
+    for d in dirs:
+        try:
+            fd = os.open(os.path.join(d, "tasks"), os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise OSError(exc.errno, f"join cgroup `{d}`: {os.strerror(exc.errno or 0)}",
+                          d) from exc
 
 
 def _fork_init(ctx: InitContext) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pycri.runtime.sys.linux import (
     LINUX,
     Syscalls,
+    fork_into_cgroup,
     ioprio_set,
     keyctl_join_session_keyring,
     mount,
@@ -28,6 +29,7 @@ from pycri.runtime.sys.linux import (
 __all__ = [
     "LINUX",
     "Syscalls",
+    "fork_into_cgroup",
     "ioprio_set",
     "keyctl_join_session_keyring",
     "mount",

@@ -9,11 +9,14 @@ if TYPE_CHECKING:
     from typing import Any
 
 _libc: Any = None
+_pylibc: Any = None
 
 # Syscalls glibc has no wrapper for, by machine.
 _NR: dict[str, dict[str, int]] = {
-    "x86_64": {"pivot_root": 155, "keyctl": 250, "ioprio_set": 251, "sched_setattr": 314},
-    "aarch64": {"pivot_root": 41, "keyctl": 219, "ioprio_set": 30, "sched_setattr": 274},
+    "x86_64": {"pivot_root": 155, "keyctl": 250, "ioprio_set": 251, "sched_setattr": 314,
+               "clone3": 435},
+    "aarch64": {"pivot_root": 41, "keyctl": 219, "ioprio_set": 30, "sched_setattr": 274,
+                "clone3": 435},
 }
 
 
@@ -134,6 +137,41 @@ def sched_setattr(policy: int, *, nice: int = 0, priority: int = 0, flags: int =
     attr = _Attr(ctypes.sizeof(_Attr), policy, flags, nice, priority, runtime, deadline, period)
     if _lib().syscall(_nr("sched_setattr"), pid, ctypes.byref(attr), 0) != 0:
         raise _err("sched_setattr", str(policy))
+
+
+def fork_into_cgroup(cgroup_fd: int) -> int:
+    """fork(), the child born inside the cgroup2 directory open at `cgroup_fd` (clone3
+    with CLONE_INTO_CGROUP); returns 0 in the child, its pid in the parent.
+
+    Moving a process with cgroup.procs takes the kernel's global threadgroup lock for
+    writing, which first waits out an RCU grace period (~7-15 ms on a quiet host);
+    a child born in its cgroup never moves. The call goes through a `PyDLL` (the GIL
+    stays held across the clone, as os.fork holds it) between CPython's own before/after
+    fork hooks, so the child's interpreter is in the state os.fork would leave it in.
+    """
+    import ctypes
+
+    from pycri.runtime.sys.constants import CLONE_INTO_CGROUP, SIGCHLD
+
+    global _pylibc
+    if _pylibc is None:
+        _pylibc = ctypes.PyDLL(None, use_errno=True)
+        _pylibc.syscall.restype = ctypes.c_long
+    args = (ctypes.c_uint64 * 11)()  # struct clone_args, CLONE_ARGS_SIZE_VER2
+    args[0] = CLONE_INTO_CGROUP
+    args[4] = SIGCHLD  # exit_signal: the parent waits for it like any forked child
+    args[10] = cgroup_fd
+    api = ctypes.pythonapi
+    api.PyOS_BeforeFork()
+    pid: int = _pylibc.syscall(_nr("clone3"), ctypes.byref(args), ctypes.sizeof(args))
+    if pid == 0:
+        api.PyOS_AfterFork_Child()
+        return 0
+    err = ctypes.get_errno()
+    api.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(err, f"clone3 into cgroup fd {cgroup_fd}: {os.strerror(err)}")
+    return pid
 
 
 class Syscalls:

@@ -75,6 +75,13 @@ class CgroupManager(abc.ABC):
     @abc.abstractmethod
     def exists(self) -> bool: ...
 
+    def join_plan(self) -> tuple[str | None, list[str]]:
+        """How a new process joins without `apply`: (the cgroup2 dir to be born in with
+        clone3 CLONE_INTO_CGROUP, the v1 dirs it moves itself into by writing 0 to
+        `tasks`). Both avoid the kernel's global threadgroup lock that a cgroup.procs
+        write takes (an RCU grace period per create on a quiet host)."""
+        return None, []
+
 
 def wait_until(
     check: Callable[[], bool], timeout: float, on_tick: Callable[[int], None] | None = None

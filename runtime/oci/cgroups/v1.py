@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-import signal
 
-from pycri.runtime.oci.cgroups import fsio, stats, v1_resources, v2
+from pycri.runtime.oci.cgroups import fsio
 from pycri.runtime.oci.cgroups.base import (
     CgroupManager,
     remove_tree,
@@ -46,6 +45,9 @@ SELF_KEYS = {"systemd": "name=systemd"}
 
 # A stuck FREEZING state is retried by thawing and freezing again this often (ticks).
 REFREEZE_EVERY = 50
+# stats, v1_resources and v2 (re, enum through signal) load where used: pyrunc's
+# delete and kill import this module and pay per call for every import.
+_SIGKILL = 9
 
 
 def mounted_subsystems(root: str) -> dict[str, str]:
@@ -94,6 +96,8 @@ class V1Manager(CgroupManager):
                 self._fill_cpuset(path)
         if self._unified is not None:
             try:
+                from pycri.runtime.oci.cgroups import v2
+
                 v2.make_path(*self._unified)
             except CgroupError as exc:
                 # The v1 hierarchies carry the limits; the unified one is a bonus.
@@ -127,6 +131,15 @@ class V1Manager(CgroupManager):
                 fsio.write(path, "cgroup.procs", str(pid))
             except CgroupError as exc:
                 raise CgroupError(f"join {ctrl} cgroup: {exc}") from exc
+        self.join_unified(pid)
+
+    def join_plan(self) -> tuple[str | None, list[str]]:
+        v1 = list(dict.fromkeys(self._paths.values()))
+        return (self._unified[1] if self._unified is not None else None), v1
+
+    def join_unified(self, pid: int) -> None:
+        """The cgroup.procs half of `apply` for hybrid hosts (the v1 half done by the
+        process itself); a failure is logged, as in `apply`."""
         if self._unified is not None:
             try:
                 fsio.write(self._unified[1], "cgroup.procs", str(pid))
@@ -134,6 +147,8 @@ class V1Manager(CgroupManager):
                 log.warning("hybrid unified cgroup not joined pid=%d err=%s", pid, exc)
 
     def set_resources(self, linux_resources: dict[str, Any]) -> None:
+        from pycri.runtime.oci.cgroups import v1_resources
+
         v1_resources.apply(self._paths, self.unified_path, linux_resources)
 
     def destroy(self) -> None:
@@ -216,12 +231,14 @@ class V1Manager(CgroupManager):
             if frozen:
                 # SIGKILL is delivered to frozen tasks only once they thaw.
                 self.thaw()
-        if sig == signal.SIGKILL:
+        if sig == _SIGKILL:
             log.debug("kill_all sent SIGKILL container_id=%s", self.container_id)
 
     # ------------------------------------------------------------ stats
 
     def stats(self) -> dict[str, Any]:
+        from pycri.runtime.oci.cgroups import stats
+
         return stats.collect_v1(self._paths, self.unified_path)
 
     def oom_kill_count(self) -> int:

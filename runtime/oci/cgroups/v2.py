@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 
-from pycri.runtime.oci.cgroups import fsio, stats, v2_resources
+from pycri.runtime.oci.cgroups import fsio
 from pycri.runtime.oci.cgroups.base import (
     CgroupManager,
     remove_tree,
@@ -22,6 +21,9 @@ if TYPE_CHECKING:
     from typing import Any
 
 log = get_logger(__name__)
+
+# stats and v2_resources (re) load where used; SIGKILL without `signal` (enum).
+_SIGKILL = 9
 
 
 def _enable_controllers(directory: str) -> None:
@@ -89,7 +91,15 @@ class V2Manager(CgroupManager):
             self.create()
         fsio.write(self.path, "cgroup.procs", str(pid))
 
+    def join_plan(self) -> tuple[str | None, list[str]]:
+        return self.path, []
+
+    def join_unified(self, pid: int) -> None:
+        self.apply(pid)
+
     def set_resources(self, linux_resources: dict[str, Any]) -> None:
+        from pycri.runtime.oci.cgroups import v2_resources
+
         v2_resources.apply(self.path, linux_resources, devices_hook=self._set_devices)
 
     def _set_devices(self, rules: list[dict[str, Any]]) -> None:
@@ -133,7 +143,7 @@ class V2Manager(CgroupManager):
         return fsio.all_pids(self.path)
 
     def kill_all(self, sig: int) -> None:
-        if sig == signal.SIGKILL and fsio.exists(self.path, "cgroup.kill"):
+        if sig == _SIGKILL and fsio.exists(self.path, "cgroup.kill"):
             try:
                 fsio.write(self.path, "cgroup.kill", "1")
                 return
@@ -161,6 +171,8 @@ class V2Manager(CgroupManager):
     # ------------------------------------------------------------ stats
 
     def stats(self) -> dict[str, Any]:
+        from pycri.runtime.oci.cgroups import stats
+
         return stats.collect_v2(self.path)
 
     def oom_kill_count(self) -> int:
