@@ -15,7 +15,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
-    from typing import Any
+    from typing import Any, NoReturn
 
 log = get_logger("pyrunc")
 
@@ -194,6 +194,22 @@ def _run_fast(args: Any) -> int:
         return 130
 
 
+def exit_fast(rc: int) -> NoReturn:
+    """Exit without the interpreter's teardown (freeing every module and object: ~1 ms
+    of each pyrunc call); what a reader waits for is flushed first."""
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            rc = rc or 1
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logging.shutdown()  # --log: the error line containerd's shim reads
+    os._exit(rc)
+
+
 def _report(args: Any, exc: Exception) -> int:
     msg = str(exc) if not isinstance(exc, OSError) or not exc.strerror else exc.strerror
     log.error("%s", msg, exc_info=args.debug)
@@ -203,4 +219,4 @@ def _report(args: Any, exc: Exception) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_fast(main())

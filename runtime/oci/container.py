@@ -18,8 +18,8 @@ from pycri.runtime.sys import LINUX, Syscalls
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import contextlib
     import socket
+    from collections.abc import Callable
     from typing import Any
 
 # SIGKILL without the `signal` module (it imports enum: ~3 ms per CLI call).
@@ -67,9 +67,7 @@ class Container:
             os.mkdir(cdir, 0o711)
         except FileExistsError:
             raise ContainerExists(container_id) from None
-        import contextlib  # here only: start/kill/delete calls skip its ~2 ms import
-
-        with contextlib.ExitStack() as undo:
+        with _Undo() as undo:
             undo.callback(_remove_dir, cdir)
             container = cls._create_in(cdir, root, container_id, bundle, spec, plan, undo,
                                        stdio=stdio, console_socket=console_socket,
@@ -81,7 +79,7 @@ class Container:
 
     @classmethod
     def _create_in(cls, cdir: str, root: str, container_id: str, bundle: str,
-                   spec: dict[str, Any], plan: namespaces.Plan, undo: contextlib.ExitStack,
+                   spec: dict[str, Any], plan: namespaces.Plan, undo: _Undo,
                    *, stdio: tuple[int, int, int] | None, console_socket: str | None,
                    pid_file: str | None, no_pivot: bool, preserve_fds: int,
                    no_new_keyring: bool, sc: Syscalls) -> Container:
@@ -304,6 +302,29 @@ class Container:
     def stats(self) -> dict[str, Any]:
         result: dict[str, Any] = self._manager().stats()
         return result
+
+
+class _Undo:
+    """The rollback journal of `create`: steps undone last-first if it fails (an
+    ExitStack without contextlib's imports, ~2 ms of pyrunc's create). A failing
+    undo is logged and never replaces the original error."""
+
+    def __init__(self) -> None:
+        self._steps: list[tuple[Callable[..., object], tuple[object, ...]]] = []
+
+    def callback(self, fn: Callable[..., object], *args: object) -> None:
+        self._steps.append((fn, args))
+
+    def pop_all(self) -> None:
+        self._steps = []
+
+    def __enter__(self) -> _Undo:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        while self._steps:
+            fn, args = self._steps.pop()
+            _quiet(lambda: fn(*args), getattr(fn, "__name__", repr(fn)))  # noqa: B023
 
 
 def write_pid_file(path: str, pid: int) -> None:

@@ -14,7 +14,6 @@ real init, which is then re-parented to the caller's subreaper instead of the ca
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from pycri.runtime.oci import namespaces, process
@@ -97,8 +96,10 @@ def child_main(ctx: InitContext) -> NoReturn:
             ctx.sock.send(b"E" + msg)
         except BaseException:
             # Past the ready message (start, exec): stderr is all that is left.
-            with contextlib.suppress(BaseException):
+            try:  # noqa: SIM105 - no contextlib on pyrunc's create
                 os.write(2, b"pyrunc init: " + msg + b"\n")
+            except BaseException:
+                pass
     os._exit(1)
 
 

@@ -19,8 +19,8 @@ import sys
 m = type(sys)("pycri")
 m.__path__ = [{root!r}]
 sys.modules["pycri"] = m
-from pycri.runtime.oci.cli import main
-sys.exit(main())
+from pycri.runtime.oci.cli import exit_fast, main
+exit_fast(main())
 """
 
 

@@ -6,7 +6,6 @@ single-threaded child; failures raise and the caller reports them to its parent.
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from pycri.runtime.sys import Syscalls
@@ -180,8 +179,10 @@ def setup_user_and_privs(sc: Syscalls, proc: dict[str, Any], caps: Any, *,
                          in_userns: bool) -> None:
     cwd = proc.get("cwd") or "/"
     # Retried as the user below: the cwd may be reachable by them only (root-squashed NFS).
-    with contextlib.suppress(OSError):
+    try:  # noqa: SIM105 - no contextlib (collections, functools) on pyrunc's create
         os.chdir(cwd)
+    except OSError:
+        pass
     switch_user(sc, proc, caps, in_userns=in_userns)
     try:
         os.chdir(cwd)
@@ -214,5 +215,7 @@ def close_fds(keep: set[int], first: int = 3) -> None:
         fd = int(name)
         if fd >= first and fd not in keep:
             # The listing's own directory fd is already closed by now.
-            with contextlib.suppress(OSError):
+            try:  # noqa: SIM105 - no contextlib on pyrunc's create
                 os.close(fd)
+            except OSError:
+                pass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import re
 
 from pycri.runtime.oci.cgroups import fsio
 from pycri.runtime.oci.cgroups.errors import CgroupError, UnsupportedError
@@ -15,7 +14,7 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-_PAGE_SIZE = re.compile(r"^[0-9]+[KMG]B$")
+_PAGE_SIZE = r"[0-9]+[KMG]B"  # matched in set_hugetlb: `re` (and enum) load only there
 _CPU_KEYS = ("shares", "quota", "period", "realtimePeriod", "realtimeRuntime", "burst")
 
 
@@ -148,9 +147,11 @@ def set_blkio(directory: str, blkio: dict[str, Any]) -> None:
 
 
 def set_hugetlb(directory: str, limits: list[dict[str, Any]]) -> None:
+    import re
+
     for entry in limits:
         size = str(entry.get("pageSize", ""))
-        if not _PAGE_SIZE.match(size):
+        if not re.fullmatch(_PAGE_SIZE, size):
             raise CgroupError(f"set hugepageLimits: invalid pageSize `{size}`")
         value = str(int(entry.get("limit", 0)))
         fsio.write(directory, f"hugetlb.{size}.limit_in_bytes", value)
