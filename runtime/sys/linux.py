@@ -165,6 +165,9 @@ def fork_into_cgroup(cgroup_fd: int) -> int:
     api.PyOS_BeforeFork()
     pid: int = _pylibc.syscall(_nr("clone3"), ctypes.byref(args), ctypes.sizeof(args))
     if pid == 0:
+        # glibc's cached tid in the child's thread block is the parent's (only its own
+        # fork() updates it); glibc >= 2.34 asks the kernel for the tid where it matters
+        # (raise/abort), and the init never starts a thread before it execs.
         api.PyOS_AfterFork_Child()
         return 0
     err = ctypes.get_errno()
