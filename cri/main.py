@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from typing import Any
+
+# Set before grpc loads: the daemon's forks (CNI plugins, the shim factory) always exec,
+# and gRPC's fork handlers can abort such a child when a poller thread is busy.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 
 from pycri.cri import config as configmod
 

@@ -5,6 +5,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 "$repo/scripts/install.sh" --test
 cd "$repo"
+export GRPC_ENABLE_FORK_SUPPORT=0
 set +e
 .venv/bin/pytest -q -p no:cacheprovider "$@"
 status=$?
