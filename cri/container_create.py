@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pycri.api.cri import pb
-from pycri.cri import image_volumes, rootfs
+from pycri.cri import image_volumes, rollback, rootfs
 from pycri.cri.context import RuntimeContext, caller_gone
 from pycri.cri.errors import FailedPrecondition, InvalidArgument, NotFound
 from pycri.cri.records import (
@@ -152,7 +152,7 @@ async def _create(rt: RuntimeContext, sandbox: SandboxRecord, sandbox_config: An
     ctx = f"container_id={container_id} pod_id={sandbox.id}"
     async with Rollback(ctx) as undo:
         undo.push("release the container name",
-                  _sync(rt.state.container_names.release, key, container_id))
+                  rollback.plain(rt.state.container_names.release, key, container_id))
         steps.mark("image")
         await rt.state.save_container(record)
         undo.push("delete the container record", lambda: rt.state.drop_container(record))
@@ -244,10 +244,3 @@ def _mount_view(mount: Any) -> dict[str, Any]:
     return {"container_path": mount.container_path, "host_path": mount.host_path,
             "readonly": mount.readonly, "propagation": int(mount.propagation),
             "recursive_read_only": mount.recursive_read_only}
-
-
-def _sync(fn: Any, *args: Any) -> Any:
-    async def call() -> None:
-        fn(*args)
-
-    return call

@@ -17,6 +17,15 @@ log = logging.getLogger(__name__)
 Undo = Callable[[], Awaitable[Any]]
 
 
+def plain(fn: Callable[..., Any], *args: Any) -> Undo:
+    """An undo step from a plain (non-async, quick) function call."""
+
+    async def call() -> None:
+        fn(*args)
+
+    return call
+
+
 class Rollback:
     def __init__(self, context: str) -> None:
         self._context = context

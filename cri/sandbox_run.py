@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pycri.api.cri import pb
-from pycri.cri import netns_pin, sandbox_files
+from pycri.cri import netns_pin, rollback, sandbox_files
 from pycri.cri.context import RuntimeContext, caller_gone
 from pycri.cri.errors import InvalidArgument
 from pycri.cri.records import SandboxRecord, SandboxState, SandboxStatus, now_ns, sandbox_name_key
@@ -83,7 +83,8 @@ async def _create(rt: RuntimeContext, config: Any, handler: str, key: str) -> st
     steps = StepTimer()
     rt.state.pod_names.reserve(key, sandbox_id)
     async with Rollback(f"pod_id={sandbox_id}") as undo:
-        undo.push("release the pod name", _async(rt.state.pod_names.release, key, sandbox_id))
+        undo.push("release the pod name",
+                  rollback.plain(rt.state.pod_names.release, key, sandbox_id))
         await rt.state.save_sandbox(record)
         undo.push("delete the pod record", lambda: rt.state.drop_sandbox(record))
 
@@ -155,13 +156,6 @@ async def _setup_network(rt: RuntimeContext, sandbox_id: str, config: Any,
     status.network_attached = True
     status.ip = result.ip or ""
     status.additional_ips = list(result.additional_ips)
-
-
-def _async(fn: Any, *args: Any) -> Any:
-    async def call() -> None:
-        fn(*args)
-
-    return call
 
 
 def _port_mapping(mapping: Any) -> dict[str, Any]:
