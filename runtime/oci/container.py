@@ -91,6 +91,9 @@ class Container:
         os.chmod(fifo, 0o622)  # not the umask's: a non-root container user opens it
         seccomp = process.compile_seccomp(linux)
         init.preload(spec)
+        from pycri.runtime.oci import parker
+
+        parker_fd = parker.fd_for(spec, seccomp)
         caps = process.prepare_caps(spec["process"])
         caller = cgroup_adapter.remember_caller(cdir)
         mgr = cgroup_adapter.open_manager(linux.get("cgroupsPath"), container_id,
@@ -117,7 +120,8 @@ class Container:
             sc=sc, container_id=container_id, spec=spec, bundle=bundle, sock=theirs,
             fifo_fd=fifo_fd, plan=plan, stdio=stdio, console=console,
             preserve_fds=preserve_fds, no_pivot=no_pivot, no_new_keyring=no_new_keyring,
-            seccomp=seccomp, caps=caps, parent_hooks=hooks.has(spec, "prestart", "createRuntime"))
+            seccomp=seccomp, caps=caps, parent_hooks=hooks.has(spec, "prestart", "createRuntime"),
+            parker_fd=parker_fd)
         ctx.pid_in_child = "user" in plan.new and "pid" in plan.new
         for_children = [(k, None) for k in plan.new
                         if k in namespaces.FOR_CHILDREN and not ctx.pid_in_child]
@@ -370,6 +374,7 @@ def _parent_sync(sock: socket.socket, pid: int, spec: dict[str, Any],
         if kind == b"R":
             for w in fastjson.loads(body or b"[]"):
                 log.warning("%s container_id=%s", w, record["id"])
+            _await_parked(sock, record)
             return pid
         if kind == b"E":
             raise InitFailed(body.decode(errors="replace"))
@@ -391,6 +396,19 @@ def _parent_sync(sock: socket.socket, pid: int, spec: dict[str, Any],
             hooks.run(spec, "prestart", hook_state)
             hooks.run(spec, "createRuntime", hook_state)
         sock.send(b"A")
+
+
+def _await_parked(sock: socket.socket, record: dict[str, Any]) -> None:
+    """After "ready": wait for the init's end of the socket to close (it has exec'd the
+    parker, or parks in Python), so `create` returns with the init in its final form."""
+    while True:
+        msg = sock.recv(65536)
+        if not msg:
+            return
+        if msg[:1] == b"E":
+            raise InitFailed(msg[1:].decode(errors="replace"))
+        if msg[:1] == b"W":
+            log.warning("%s container_id=%s", msg[1:].decode(errors="replace"), record["id"])
 
 
 def _await_fifo(fd: int, record: dict[str, Any]) -> bool:

@@ -5,7 +5,10 @@ It talks to its parent over a SOCK_SEQPACKET pair, one message per step:
   parent → child  b"G" go (the child is in its cgroup) · b"A" ack of a request
   child → parent  b"U" write my id maps · b"H" run prestart/createRuntime hooks ·
                   b"R"+json warnings: parked next · b"E"+message: failed ·
-                  b"P"+pid: the init is this grandchild (user + new pid namespace)
+                  b"P"+pid: the init is this grandchild (user + new pid namespace) ·
+                  b"W"+message: a warning (after R only)
+The socket closes (end-of-file to the parent) when the init parks: it execs the
+parker (parker.py), or closes it before parking in Python.
 
 With a new user namespace the new pid namespace must be created inside it (else the
 container's root cannot mount its /proc), so the child unshares both and forks the
@@ -36,7 +39,7 @@ class InitContext:
                  console: socket.socket | None = None, preserve_fds: int = 0,
                  no_pivot: bool = False, no_new_keyring: bool = False, seccomp: Any = None,
                  caps: Any = None, parent_hooks: bool = False,
-                 pid_in_child: bool = False) -> None:
+                 pid_in_child: bool = False, parker_fd: int | None = None) -> None:
         self.sc = sc
         self.container_id = container_id
         self.spec = spec
@@ -53,6 +56,8 @@ class InitContext:
         self.caps = caps
         self.parent_hooks = parent_hooks
         self.pid_in_child = pid_in_child
+        # The parker's fd (see parker.py): the init parks in it instead of in Python.
+        self.parker_fd = parker_fd
         # v1 cgroup dirs the child moves itself into (see CgroupManager.join_plan).
         self.cgroup_tasks: list[str] = []
         self.warnings: list[str] = []
@@ -124,6 +129,8 @@ def _run(ctx: InitContext) -> None:
     keep = {ctx.sock.fileno(), ctx.fifo_fd}
     if ctx.console is not None:
         keep.add(ctx.console.fileno())
+    if ctx.parker_fd is not None:
+        keep.add(ctx.parker_fd)
     process.close_fds(keep, 3 + ctx.preserve_fds)
     for fd in range(3, 3 + ctx.preserve_fds):
         os.set_inheritable(fd, True)
@@ -179,6 +186,17 @@ def _run(ctx: InitContext) -> None:
     from pycri.runtime.oci import fastjson
 
     ctx.sock.send(b"R" + fastjson.dumps(ctx.warnings).encode())
+    if ctx.parker_fd is not None:
+        # Everything left is the parker's (no startContainer hooks here): it cannot load
+        # a filter, so load it now; the parent checked the filter lets the parker run.
+        if ctx.seccomp is not None and not early_seccomp:
+            ctx.seccomp.load()
+            early_seccomp = True
+        from pycri.runtime.oci import parker
+
+        # The socket is close-on-exec: the parent's create returns once the exec is done.
+        err = parker.exec_parker(ctx.parker_fd, ctx.fifo_fd, exe, proc["args"], env)
+        ctx.sock.send(b"W" + f"parker exec failed, parking in Python: {err}".encode())
     ctx.sock.close()
     fifo = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
     os.write(fifo, b"0")
