@@ -3,7 +3,8 @@ runc and crun on the same bundle. Prints median/p95 per runtime and the per-step
 and the memory (PSS) a created-but-not-started container's init holds.
 
     .venv/bin/python tests/bench/bench_runtime.py [-n 200] [--mount-hugetlb]
-        [--runtimes library,pyrunc,runc,crun]   (pyrunc-m: `python -m` with site, too)
+        [--runtimes library,pyrunc,runc,crun]   (pyrunc-m: `python -m` with site, too;
+        library-py, pyrunc-py: the init parks in Python instead of the parker)
 
 crun refuses this VM's hybrid cgroups while hugetlb sits on cgroup2; --mount-hugetlb
 mounts it as a v1 hierarchy for the run and unmounts it afterwards.
@@ -186,10 +187,15 @@ def main() -> int:
             if name in ("runc", "crun") and not shutil.which(name):
                 print(f"{name}: not installed, skipped", file=sys.stderr)
                 continue
+            python_parking = name.endswith("-py")
+            if python_parking:
+                os.environ["PYRUNC_NO_PARKER"] = "1"  # read by create, in-process or CLI
             try:
-                results[name] = bench(name, makers[name](), args.n)
+                results[name] = bench(name, makers[name.removesuffix("-py")](), args.n)
             except (subprocess.CalledProcessError, OSError) as exc:
                 print(f"{name}: failed ({exc}), skipped", file=sys.stderr)
+            finally:
+                os.environ.pop("PYRUNC_NO_PARKER", None)
     finally:
         shutil.rmtree(base, ignore_errors=True)
         if mounted:
@@ -198,12 +204,12 @@ def main() -> int:
             os.rmdir(HUGETLB)
     print(f"\ncreate+start+wait+delete of /bin/true, n={args.n} after one warm-up cycle "
           "(ms; medians per step)")
-    print(f"{'runtime':<9}{'median':>8}{'p95':>8}{'create':>8}{'start':>8}{'wait':>8}"
+    print(f"{'runtime':<11}{'median':>8}{'p95':>8}{'create':>8}{'start':>8}{'wait':>8}"
           f"{'delete':>8}{'init PSS KiB':>14}")
     for name, r in results.items():
         t = r["times"]
         assert isinstance(t, dict)
-        print(f"{name:<9}{statistics.median(t['total']):>8.1f}{p95(t['total']):>8.1f}"
+        print(f"{name:<11}{statistics.median(t['total']):>8.1f}{p95(t['total']):>8.1f}"
               + "".join(f"{statistics.median(t[s]):>8.1f}" for s in STEPS)
               + f"{r['pss']:>14.0f}")
     return 0
