@@ -194,8 +194,9 @@ def _run(ctx: InitContext) -> None:
             early_seccomp = True
         from pycri.runtime.oci import parker
 
-        # The socket is close-on-exec: the parent's create returns once the exec is done.
-        err = parker.exec_parker(ctx.parker_fd, ctx.fifo_fd, exe, proc["args"], env)
+        # The parker closes the socket once it is non-dumpable: then `create` returns.
+        err = parker.exec_parker(ctx.parker_fd, ctx.fifo_fd, ctx.sock.fileno(), exe,
+                                 proc["args"], env)
         ctx.sock.send(b"W" + f"parker exec failed, parking in Python: {err}".encode())
     ctx.sock.close()
     fifo = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)

@@ -4,14 +4,15 @@ created-but-not-started container holds a few KiB instead of a whole interpreter
 The init execs it (from a sealed memfd, by fd: the host's files are out of reach after
 pivot_root) with
 
-    argv = [NAME, "/proc/self/fd/<fifo>", "<fifo>", exe, *user_argv]
+    argv = [NAME, "/proc/self/fd/<fifo>", "<fifo>", "<sock>", exe, *user_argv]
 
 and it: turns itself non-dumpable (exec made it dumpable again, and its fds lead to the
-host's state dir), opens the exec fifo for writing (blocks until `start` opens the read
-side), closes the inherited O_PATH fifo fd, writes one byte, and execve's the user
-process with the environment it got. The write end is close-on-exec, so `start` sees
-end-of-file once the user process is in place, as with the Python path. Any failure:
-a line on stderr and exit 1, like the Python init.
+host's state dir), then closes the init's socket (the parent's `create` returns on that
+end-of-file, so nobody sees the parker dumpable), opens the exec fifo for writing
+(blocks until `start` opens the read side), closes the inherited O_PATH fifo fd, writes
+one byte, and execve's the user process with the environment it got. The write end is
+close-on-exec, so `start` sees end-of-file once the user process is in place, as with
+the Python path. Any failure: a line on stderr and exit 1, like the Python init.
 
 The machine code is assembled here by a small builder (no compiler on nodes); the unit
 tests check it against objdump where binutils exist, and run it.
@@ -48,7 +49,7 @@ _PR_SET_DUMPABLE = 4
 
 class _Asm:
     """Just enough of an assembler: raw encodings written by hand (each with its text),
-    plus rel8 jumps and rip-relative leas resolved against labels."""
+    plus rel8 jumps and rel32 operands (call, rip-relative lea) resolved against labels."""
 
     def __init__(self) -> None:
         self.items: list[tuple[str, Any, str]] = []
@@ -62,7 +63,7 @@ class _Asm:
     def jump(self, opcode: int, label: str, text: str) -> None:
         self.items.append(("jump", (opcode, label), text))
 
-    def lea_rip(self, prefix: bytes, label: str, text: str) -> None:
+    def rel32(self, prefix: bytes, label: str, text: str) -> None:
         self.items.append(("rip", (prefix, label), text))
 
     def label(self, name: str) -> None:
@@ -110,8 +111,13 @@ def program() -> _Asm:
     a.ins(b"\x31\xf6", "xor esi,esi")
     a.imm32(b"\xb8", _SYS_PRCTL, "mov eax,0x9d")
     a.ins(b"\x0f\x05", "syscall")  # prctl(PR_SET_DUMPABLE, 0)
-    a.ins(b"\x48\x83\x7d\x00\x05", "cmp QWORD PTR [rbp+0x0],0x5")  # argc >= 5
+    a.ins(b"\x48\x83\x7d\x00\x06", "cmp QWORD PTR [rbp+0x0],0x6")  # argc >= 6
     a.jump(0x7C, "fail", "jl fail")
+    # close(argv[3]): the init's socket; its end-of-file lets `create` return.
+    a.ins(b"\x48\x8b\x75\x20", "mov rsi,QWORD PTR [rbp+0x20]")
+    a.rel32(b"\xe8", "atoi", "call atoi")
+    a.imm32(b"\xb8", _SYS_CLOSE, "mov eax,0x3")
+    a.ins(b"\x0f\x05", "syscall")
     # fd = openat(AT_FDCWD, argv[1], O_WRONLY|O_CLOEXEC): blocks until `start` reads.
     a.imm32(b"\xbf", _AT_FDCWD, "mov edi,0xffffff9c")
     a.ins(b"\x48\x8b\x75\x10", "mov rsi,QWORD PTR [rbp+0x10]")
@@ -122,32 +128,22 @@ def program() -> _Asm:
     a.ins(b"\x48\x85\xc0", "test rax,rax")
     a.jump(0x78, "fail", "js fail")
     a.ins(b"\x48\x89\xc3", "mov rbx,rax")
-    # edi = decimal argv[2]: the inherited O_PATH fd of the fifo, closed before exec.
+    # close(argv[2]): the inherited O_PATH fd of the fifo.
     a.ins(b"\x48\x8b\x75\x18", "mov rsi,QWORD PTR [rbp+0x18]")
-    a.ins(b"\x31\xff", "xor edi,edi")
-    a.label("digit")
-    a.ins(b"\x0f\xb6\x06", "movzx eax,BYTE PTR [rsi]")
-    a.ins(b"\x85\xc0", "test eax,eax")
-    a.jump(0x74, "parsed", "je parsed")
-    a.ins(b"\x83\xe8\x30", "sub eax,0x30")
-    a.ins(b"\x6b\xff\x0a", "imul edi,edi,0xa")
-    a.ins(b"\x01\xc7", "add edi,eax")
-    a.ins(b"\x48\xff\xc6", "inc rsi")
-    a.jump(0xEB, "digit", "jmp digit")
-    a.label("parsed")
+    a.rel32(b"\xe8", "atoi", "call atoi")
     a.imm32(b"\xb8", _SYS_CLOSE, "mov eax,0x3")
     a.ins(b"\x0f\x05", "syscall")
     # write(fd, "0", 1): `start` now waits for end-of-file, i.e. our exec.
     a.ins(b"\x48\x89\xdf", "mov rdi,rbx")
-    a.lea_rip(b"\x48\x8d\x35", "zero", "lea rsi,[rip+zero]")
+    a.rel32(b"\x48\x8d\x35", "zero", "lea rsi,[rip+zero]")
     a.imm32(b"\xba", 1, "mov edx,0x1")
     a.imm32(b"\xb8", _SYS_WRITE, "mov eax,0x1")
     a.ins(b"\x0f\x05", "syscall")
     a.ins(b"\x48\x83\xf8\x01", "cmp rax,0x1")
     a.jump(0x75, "fail", "jne fail")
-    # execve(argv[3], &argv[4], envp), envp = &argv[argc + 1] = rbp + 8 * argc + 16.
-    a.ins(b"\x48\x8b\x7d\x20", "mov rdi,QWORD PTR [rbp+0x20]")
-    a.ins(b"\x48\x8d\x75\x28", "lea rsi,[rbp+0x28]")
+    # execve(argv[4], &argv[5], envp), envp = &argv[argc + 1] = rbp + 8 * argc + 16.
+    a.ins(b"\x48\x8b\x7d\x28", "mov rdi,QWORD PTR [rbp+0x28]")
+    a.ins(b"\x48\x8d\x75\x30", "lea rsi,[rbp+0x30]")
     a.ins(b"\x48\x8b\x55\x00", "mov rdx,QWORD PTR [rbp+0x0]")
     a.ins(b"\x48\xc1\xe2\x03", "shl rdx,0x3")
     a.ins(b"\x48\x01\xea", "add rdx,rbp")
@@ -156,13 +152,27 @@ def program() -> _Asm:
     a.ins(b"\x0f\x05", "syscall")
     a.label("fail")
     a.imm32(b"\xbf", 2, "mov edi,0x2")
-    a.lea_rip(b"\x48\x8d\x35", "msg", "lea rsi,[rip+msg]")
+    a.rel32(b"\x48\x8d\x35", "msg", "lea rsi,[rip+msg]")
     a.imm32(b"\xba", len(_FAIL_MSG), f"mov edx,{len(_FAIL_MSG):#x}")
     a.imm32(b"\xb8", _SYS_WRITE, "mov eax,0x1")
     a.ins(b"\x0f\x05", "syscall")
     a.imm32(b"\xbf", 1, "mov edi,0x1")
     a.imm32(b"\xb8", _SYS_EXIT_GROUP, "mov eax,0xe7")
     a.ins(b"\x0f\x05", "syscall")
+    # atoi: edi = the decimal string at rsi (digits only, as exec_parker writes them).
+    a.label("atoi")
+    a.ins(b"\x31\xff", "xor edi,edi")
+    a.label("digit")
+    a.ins(b"\x0f\xb6\x06", "movzx eax,BYTE PTR [rsi]")
+    a.ins(b"\x85\xc0", "test eax,eax")
+    a.jump(0x74, "done", "je done")
+    a.ins(b"\x83\xe8\x30", "sub eax,0x30")
+    a.ins(b"\x6b\xff\x0a", "imul edi,edi,0xa")
+    a.ins(b"\x01\xc7", "add edi,eax")
+    a.ins(b"\x48\xff\xc6", "inc rsi")
+    a.jump(0xEB, "digit", "jmp digit")
+    a.label("done")
+    a.ins(b"\xc3", "ret")
     a.label("zero")
     a.data(b"0")
     a.label("msg")
@@ -267,7 +277,11 @@ def fd_for(spec: dict[str, Any], seccomp: Any) -> int | None:
     """In the parent: the parker's fd if this container's init can park in it, else None
     (the init then parks in Python, as before)."""
     global _warned
+    proc = spec.get("process") or {}
+    # Labels the kernel applies at the next exec would land on the parker, not the user
+    # process; PYRUNC_NO_PARKER is for comparisons (tests/bench).
     if ((spec.get("hooks") or {}).get("startContainer") or not supported()
+            or proc.get("apparmorProfile") or proc.get("selinuxLabel")
             or os.environ.get("PYRUNC_NO_PARKER")):
         return None
     if seccomp is not None and not seccomp_allows(seccomp):
@@ -282,14 +296,17 @@ def fd_for(spec: dict[str, Any], seccomp: Any) -> int | None:
         return None
 
 
-def exec_parker(fd: int, fifo_fd: int, exe: str, args: list[str],
+def exec_parker(fd: int, fifo_fd: int, sock_fd: int, exe: str, args: list[str],
                 env: dict[str, str]) -> OSError:
     """In the init: become the parker. Returns (the error) only if the exec failed; the
-    fifo fd is then close-on-exec again, so the caller can park in Python instead."""
+    fifo and socket fds are then close-on-exec again, so the caller can park in Python."""
     os.set_inheritable(fifo_fd, True)
+    os.set_inheritable(sock_fd, True)
     try:
-        os.execve(fd, [NAME, f"/proc/self/fd/{fifo_fd}", str(fifo_fd), exe, *args], env)
+        os.execve(fd, [NAME, f"/proc/self/fd/{fifo_fd}", str(fifo_fd), str(sock_fd), exe,
+                       *args], env)
     except OSError as exc:
         os.set_inheritable(fifo_fd, False)
+        os.set_inheritable(sock_fd, False)
         return exc
     raise AssertionError("unreachable")  # pragma: no cover

@@ -70,7 +70,7 @@ def _status_of(run, make_bundle, name, spec):
 @pytest.mark.parametrize("user,nnp", [(0, False), (65534, True)])
 def test_same_process_as_the_python_path(make_bundle, run, spec_for, monkeypatch, user,
                                          nnp):
-    spec = spec_for(["sh", "-c", "grep -E '^(Cap|NoNewPrivs|Seccomp|Uid|Gid|Groups)' "
+    spec = spec_for(["sh", "-c", "grep -E '^(Cap|NoNewPrivs|Seccomp|Uid|Gid|Groups|Sig(Ign|Blk))' "
                      "/proc/self/status; ulimit -n; umask; pwd"])
     proc = spec["process"]
     proc["user"] = {"uid": user, "gid": user, "additionalGids": [user], "umask": 0o027}
