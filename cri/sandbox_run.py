@@ -112,6 +112,8 @@ async def _create(rt: RuntimeContext, config: Any, handler: str, key: str) -> st
             sandbox_id, namespaces=owned, pid_ns=options.pid == POD,
             hostname="" if host_network else config.hostname or m.name))
         network_setup = asyncio.ensure_future(_setup_network(rt, sandbox_id, config, status))
+        shim_outcome: Any
+        network_outcome: Any
         shim_outcome, network_outcome = await asyncio.gather(
             shim_start, network_setup, return_exceptions=True)
         if not isinstance(shim_outcome, BaseException):

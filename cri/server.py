@@ -64,7 +64,7 @@ class Daemon:
             network = self._metrics.wrap_network(network)
         if cni.install_default and await asyncio.to_thread(install_default_config, cni.conf_dir):
             log.info("installed the default CNI network conf_dir=%s", cni.conf_dir)
-        self._image_service = ImageService(  # type: ignore[abstract]
+        self._image_service = ImageService(
             store, ImageConfig.from_daemon(config))
         await self._image_service.start()
         images = self._image_service.manager

@@ -76,9 +76,9 @@ def mount_cgroup(sc: Syscalls, rootfs: str, dest: str, dest_rel: str, opts: Moun
         try:
             mount_in(sc, rootfs, dest, "cgroup2", "cgroup2", flags, what=dest_rel)
         except PermissionError:
-            own = own_cgroups().get("", "/")
-            mount_in(sc, rootfs, dest, "/sys/fs/cgroup" + own, "bind", c.MS_BIND | c.MS_REC,
-                     what=dest_rel)
+            unified_path = own_cgroups().get("", "/")
+            mount_in(sc, rootfs, dest, "/sys/fs/cgroup" + unified_path, "bind",
+                     c.MS_BIND | c.MS_REC, what=dest_rel)
         return
     mount_in(sc, rootfs, dest, "tmpfs", "tmpfs", c.MS_NOSUID | c.MS_NODEV | c.MS_NOEXEC,
              "mode=755", what=dest_rel)

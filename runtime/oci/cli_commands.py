@@ -136,7 +136,7 @@ def _process_from_flags(base: dict[str, Any], args: argparse.Namespace) -> dict[
     cmd = [a for a in args.args if a != "--"] if args.args else []
     if not cmd:
         raise InvalidArgument("exec: no command given (args or --process)")
-    proc = json.loads(json.dumps(base))
+    proc: dict[str, Any] = json.loads(json.dumps(base))
     proc["args"] = cmd
     proc["terminal"] = bool(args.tty)
     proc["env"] = list(proc.get("env") or []) + list(args.env)

@@ -18,7 +18,7 @@ from pycri.runtime.sys import LINUX, Syscalls
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import socket
+    import _socket
     from collections.abc import Callable
     from typing import Any
 
@@ -123,8 +123,8 @@ class Container:
             seccomp=seccomp, caps=caps, parent_hooks=hooks.has(spec, "prestart", "createRuntime"),
             parker_fd=parker_fd)
         ctx.pid_in_child = "user" in plan.new and "pid" in plan.new
-        for_children = [(k, None) for k in plan.new
-                        if k in namespaces.FOR_CHILDREN and not ctx.pid_in_child]
+        for_children: list[tuple[str, str | None]] = [
+            (k, None) for k in plan.new if k in namespaces.FOR_CHILDREN and not ctx.pid_in_child]
         for_children += [(k, p) for k, p in plan.join if k in namespaces.FOR_CHILDREN]
         born_in, ctx.cgroup_tasks = mgr.join_plan()
         with namespaces.ForChildren(sc, for_children):
@@ -360,7 +360,7 @@ def _fork(cgroup2_dir: str | None) -> tuple[int, bool]:
         os.close(fd)  # in the parent and the child alike
 
 
-def _parent_sync(sock: socket.socket, pid: int, spec: dict[str, Any],
+def _parent_sync(sock: _socket.socket, pid: int, spec: dict[str, Any],
                  record: dict[str, Any]) -> int:
     """Serve the init's requests until it reports it is parked (or failed); returns the
     init's pid (a grandchild's when the child forked it, see init.py)."""
@@ -398,7 +398,7 @@ def _parent_sync(sock: socket.socket, pid: int, spec: dict[str, Any],
         sock.send(b"A")
 
 
-def _await_parked(sock: socket.socket, record: dict[str, Any]) -> None:
+def _await_parked(sock: _socket.socket, record: dict[str, Any]) -> None:
     """After "ready": wait for the init's end of the socket to close (it has exec'd the
     parker, or parks in Python), so `create` returns with the init in its final form."""
     while True:

@@ -33,7 +33,7 @@ def loads(data: bytes | str) -> Any:
         import json
 
         return json.loads(text)
-    scan = make_scanner(_Context)
+    scan = make_scanner(_Context)  # type: ignore[arg-type]  # duck-typed context object
     start = len(text) - len(text.lstrip(_WS))
     try:
         obj, end = scan(text, start)

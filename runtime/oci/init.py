@@ -25,6 +25,7 @@ from pycri.runtime.sys import constants as c
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import _socket
     import socket
     from typing import Any, NoReturn
 
@@ -34,7 +35,7 @@ class InitContext:
     importing `dataclasses` costs the CLI ~6 ms)."""
 
     def __init__(self, *, sc: Syscalls, container_id: str, spec: dict[str, Any],
-                 bundle: str, sock: socket.socket, fifo_fd: int, plan: namespaces.Plan,
+                 bundle: str, sock: _socket.socket, fifo_fd: int, plan: namespaces.Plan,
                  stdio: tuple[int, int, int] | None = None,
                  console: socket.socket | None = None, preserve_fds: int = 0,
                  no_pivot: bool = False, no_new_keyring: bool = False, seccomp: Any = None,
@@ -108,7 +109,7 @@ def child_main(ctx: InitContext) -> NoReturn:
     os._exit(1)
 
 
-def _expect(sock: socket.socket, what: bytes) -> None:
+def _expect(sock: _socket.socket, what: bytes) -> None:
     msg = sock.recv(16)
     if msg != what:
         raise RuntimeError(f"sync with parent: expected {what!r}, got {msg!r}")

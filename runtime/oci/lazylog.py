@@ -14,6 +14,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
     from collections.abc import Callable
+    from typing import Any
 
 # Called once, before the first record is emitted through a lazy logger: the CLI puts
 # its --log handler setup here so that it too is paid for only when needed.
@@ -44,21 +45,21 @@ class LazyLogger:
             return False
         return bool(self._get().isEnabledFor(level))
 
-    def debug(self, msg: str, *args: object, **kw: object) -> None:
+    def debug(self, msg: str, *args: object, **kw: Any) -> None:
         if self.isEnabledFor(_DEBUG):
             self._get().debug(msg, *args, **kw)
 
-    def info(self, msg: str, *args: object, **kw: object) -> None:
+    def info(self, msg: str, *args: object, **kw: Any) -> None:
         if self.isEnabledFor(_INFO):
             self._get().info(msg, *args, **kw)
 
-    def warning(self, msg: str, *args: object, **kw: object) -> None:
+    def warning(self, msg: str, *args: object, **kw: Any) -> None:
         self._get().warning(msg, *args, **kw)
 
-    def error(self, msg: str, *args: object, **kw: object) -> None:
+    def error(self, msg: str, *args: object, **kw: Any) -> None:
         self._get().error(msg, *args, **kw)
 
-    def exception(self, msg: str, *args: object, **kw: object) -> None:
+    def exception(self, msg: str, *args: object, **kw: Any) -> None:
         self._get().exception(msg, *args, **kw)
 
 

@@ -9,6 +9,7 @@ from pycri.runtime.sys import constants as c
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
 FLAGS = {
@@ -92,7 +93,7 @@ def join(sc: Syscalls, fds: list[tuple[str, int, str]], skip: tuple[str, ...] = 
 class ForChildren:
     """Switch this process's pid/time namespace for children around a fork, then back."""
 
-    def __init__(self, sc: Syscalls, targets: list[tuple[str, str | None]]) -> None:
+    def __init__(self, sc: Syscalls, targets: Sequence[tuple[str, str | None]]) -> None:
         self.sc = sc
         self.targets = targets
         self.saved: list[tuple[str, int]] = []

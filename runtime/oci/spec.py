@@ -35,7 +35,7 @@ def load(bundle: str) -> Spec:
     path = os.path.join(bundle, "config.json")
     try:
         with open(path, "rb") as f:
-            spec = fastjson.loads(f.read())
+            spec: Spec = fastjson.loads(f.read())
     except FileNotFoundError:
         raise InvalidSpec("", f"read `{path}`: no such file") from None
     except (OSError, ValueError) as exc:
