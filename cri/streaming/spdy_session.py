@@ -18,13 +18,12 @@ from collections.abc import Callable
 from typing import Protocol
 
 from pycri.cri.streaming import spdy
+from pycri.cri.streaming.inbound import InboundBuffer
 
 log = logging.getLogger(__name__)
 
 # Larger writes are split so one busy stream cannot hold the connection for long.
 MAX_FRAME_DATA = 32 * 1024
-# Per-stream receive buffer above which the session stops reading the socket.
-HIGH_WATER = 1024 * 1024
 
 
 class Reader(Protocol):
@@ -50,11 +49,7 @@ class SpdyStream:
         self.session = session
         self.stream_id = stream_id
         self.headers = headers
-        self._buf = bytearray()
-        self._readable = asyncio.Event()
-        self._space = asyncio.Event()
-        self._space.set()
-        self.remote_closed = False
+        self.inbound = InboundBuffer()
         self.local_closed = False
         self.reset_received = False
         self._unacked = 0
@@ -68,17 +63,14 @@ class SpdyStream:
 
     # --- the client's half ---
 
+    @property
+    def remote_closed(self) -> bool:
+        return self.inbound.closed
+
     async def read(self, n: int = 65536) -> bytes:
-        while not self._buf and not self.remote_closed:
-            self._readable.clear()
-            await self._readable.wait()
-        if not self._buf:
-            return b""
-        chunk = bytes(self._buf[:n])
-        del self._buf[:n]
-        if len(self._buf) < HIGH_WATER:
-            self._space.set()
-        self._grant(len(chunk))
+        chunk = await self.inbound.read(n)
+        if chunk:
+            self._grant(len(chunk))
         return chunk
 
     def _grant(self, consumed: int) -> None:
@@ -88,17 +80,10 @@ class SpdyStream:
             self._unacked = 0
 
     def _feed(self, data: bytes) -> None:
-        if self.remote_closed:
-            return
-        self._buf += data
-        self._readable.set()
-        if len(self._buf) >= HIGH_WATER:
-            self._space.clear()
+        self.inbound.feed(data)
 
     def _remote_fin(self) -> None:
-        self.remote_closed = True
-        self._readable.set()
-        self._space.set()
+        self.inbound.close()
 
     def _on_reset(self) -> None:
         self.reset_received = True
@@ -229,8 +214,8 @@ class SpdySession:
                 stream._remote_fin()
                 self.forget_if_done(stream)
             # Backpressure: stop reading the socket until the consumer catches up.
-            while not stream._space.is_set() and not self.closed:
-                await stream._space.wait()
+            while not stream.inbound.space.is_set() and not self.closed:
+                await stream.inbound.space.wait()
         elif isinstance(frame, spdy.SynStream):
             self._open(frame)
         elif isinstance(frame, spdy.RstStream):

@@ -29,6 +29,7 @@ from wsproto.events import (
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from pycri.cri.streaming import http
+from pycri.cri.streaming.inbound import InboundBuffer
 from pycri.cri.streaming.remotecommand import CommandStreams, run_command
 from pycri.cri.streaming.requests import PortForwardRequest, StreamRequest
 
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 CLOSE_CHANNEL = 255
 MAX_MESSAGE_DATA = 32 * 1024
-HIGH_WATER = 1024 * 1024
 STDIN, STDOUT, STDERR, ERROR, RESIZE = range(5)
 
 
@@ -84,39 +84,6 @@ def negotiate(offered: list[str], supported: dict[str, ChannelProtocol]) -> str 
     return next((p for p in offered if p and p in supported), None)
 
 
-class InChannel:
-    """The client-to-server side of one channel, a ByteSource."""
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self._ready = asyncio.Event()
-        self.space = asyncio.Event()
-        self.space.set()
-        self.closed = False
-
-    def feed(self, data: bytes) -> None:
-        if not self.closed:
-            self._buf += data
-            self._ready.set()
-            if len(self._buf) >= HIGH_WATER:
-                self.space.clear()
-
-    def close(self) -> None:
-        self.closed = True
-        self._ready.set()
-        self.space.set()
-
-    async def read(self, n: int = 65536) -> bytes:
-        while not self._buf and not self.closed:
-            self._ready.clear()
-            await self._ready.wait()
-        chunk = bytes(self._buf[:n])
-        del self._buf[:n]
-        if len(self._buf) < HIGH_WATER:
-            self.space.set()
-        return chunk
-
-
 class OutChannel:
     """The server-to-client side of one channel, a ByteSink."""
 
@@ -155,13 +122,13 @@ class WsChannels:
         self._idle = idle_timeout
         self.name = name
         self._ws = Connection(ConnectionType.SERVER)
-        self.inputs: dict[int, InChannel] = {}
+        self.inputs: dict[int, InboundBuffer] = {}
         self._partial: list[bytes | str] = []
         self._last_activity = time.monotonic()
         self.closed = False
 
-    def input(self, channel: int) -> InChannel:
-        return self.inputs.setdefault(channel, InChannel())
+    def input(self, channel: int) -> InboundBuffer:
+        return self.inputs.setdefault(channel, InboundBuffer())
 
     def output(self, channel: int) -> OutChannel:
         return OutChannel(self, channel)
