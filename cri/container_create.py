@@ -73,7 +73,13 @@ async def create(rt: RuntimeContext, request: Any, context: Any) -> Any:
 
 
 def host_features(rt: RuntimeContext) -> HostFeatures:
-    cgroup_v2 = os.path.exists(os.path.join(rt.config.cgroup_root, "cgroup.controllers"))
+    return _host_features(rt.config.cgroup_root)
+
+
+@functools.cache
+def _host_features(cgroup_root: str) -> HostFeatures:
+    """Read once: none of this changes while the daemon runs, and create is a hot path."""
+    cgroup_v2 = os.path.exists(os.path.join(cgroup_root, "cgroup.controllers"))
     apparmor = _read("/sys/module/apparmor/parameters/enabled").startswith("Y")
     return HostFeatures(cgroup_v2=cgroup_v2, apparmor=apparmor, stat_device=_stat_device,
                         capabilities=_CAPABILITIES, host_devices=_host_devices)

@@ -8,6 +8,7 @@ from typing import Any
 
 from pycri.api.cri import pb
 from pycri.cri import filters
+from pycri.cri.container_stop import stop_signal_name
 from pycri.cri.context import RuntimeContext
 from pycri.cri.records import ContainerRecord, ContainerState
 
@@ -37,13 +38,8 @@ def _image_ref(record: ContainerRecord) -> str:
 
 
 def _stop_signal(config: Any, image_signal: str) -> Any:
-    """The signal StopContainer sends: the config's, else the image's, else SIGTERM."""
-    if config.stop_signal:
-        return config.stop_signal
-    name = image_signal.upper()
-    name = name if name.startswith("SIG") or not name else f"SIG{name}"
     try:
-        return pb.Signal.Value(name)
+        return pb.Signal.Value(stop_signal_name(config, image_signal))
     except ValueError:
         return pb.Signal.SIGTERM
 

@@ -23,19 +23,25 @@ async def stop(rt: RuntimeContext, request: Any, context: Any) -> Any:
     return pb.StopContainerResponse()
 
 
+def stop_signal_name(config: Any, image_signal: str) -> str:
+    """The signal StopContainer sends, by name: the config's, else the image's, else SIGTERM."""
+    if config.stop_signal:
+        return str(pb.Signal.Name(config.stop_signal))
+    text = image_signal.strip().upper()
+    if text.isdigit():
+        try:
+            return signal.Signals(int(text)).name
+        except ValueError:
+            return "SIGTERM"
+    if not text:
+        return "SIGTERM"
+    return text if text.startswith("SIG") else f"SIG{text}"
+
+
 def stop_signal(rt: RuntimeContext, record: ContainerRecord) -> int:
     config = pb.ContainerConfig.FromString(record.config)
-    if config.stop_signal:
-        name = pb.Signal.Name(config.stop_signal)
-        return int(getattr(signal, name, signal.SIGTERM))
-    image_signal = record.status.stop_signal
-    if image_signal:
-        if image_signal.isdigit():
-            return int(image_signal)
-        name = image_signal.upper()
-        name = name if name.startswith("SIG") else f"SIG{name}"
-        return int(getattr(signal, name, signal.SIGTERM))
-    return int(signal.SIGTERM)
+    name = stop_signal_name(config, record.status.stop_signal)
+    return int(getattr(signal, name, signal.SIGTERM))
 
 
 async def stop_record(rt: RuntimeContext, record: ContainerRecord, timeout: int) -> None:
